@@ -1,0 +1,103 @@
+// Command cairn is a daemonless container runtime: Docker's image workflow,
+// with every command a short-lived process sharing state through files.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+)
+
+// Exit codes, as Docker's CLI has them.
+const (
+	exitFailure = 1   // a command failed
+	exitCairn   = 125 // cairn itself failed: a bad flag, a store it cannot open
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := newApp().RunContext(ctx, os.Args)
+	stop()
+	os.Exit(exitCode(err))
+}
+
+func newApp() *cli.App {
+	app := &cli.App{
+		Name:                 "cairn",
+		Usage:                "a daemonless container runtime with docker commit at its heart",
+		HideVersion:          true,
+		EnableBashCompletion: true,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "root", Usage: "the store's root directory", Value: "/var/lib/cairn", EnvVars: []string{"CAIRN_ROOT"}},
+		},
+		OnUsageError: usageError,
+		Commands: []*cli.Command{
+			imagesCommand(),
+			imageCommand(),
+			tagCommand(),
+			rmiCommand(),
+			historyCommand(),
+			importCommand(),
+			loadCommand(),
+			saveCommand(),
+		},
+		CommandNotFound: func(cliContext *cli.Context, name string) {
+			fmt.Fprintf(os.Stderr, "cairn: '%s' is not a cairn command.\nSee 'cairn --help'\n", name)
+			os.Exit(exitCairn)
+		},
+	}
+	for _, c := range app.Commands {
+		setUsageErrors(c)
+	}
+	return app
+}
+
+func setUsageErrors(c *cli.Command) {
+	c.OnUsageError = usageError
+	for _, sub := range c.Subcommands {
+		setUsageErrors(sub)
+	}
+}
+
+// statusError carries the exit code a command wants.
+type statusError struct {
+	code int
+	err  error
+}
+
+func (e *statusError) Error() string { return e.err.Error() }
+func (e *statusError) Unwrap() error { return e.err }
+
+func usageError(cliContext *cli.Context, err error, isSubcommand bool) error {
+	name := cliContext.App.Name
+	if cliContext.Command != nil && cliContext.Command.FullName() != "" {
+		name += " " + cliContext.Command.FullName()
+	}
+	return &statusError{code: exitCairn, err: fmt.Errorf("%v\nSee '%s --help'.", err, name)}
+}
+
+// argsError reports a wrong number of arguments, as Docker does.
+func argsError(cliContext *cli.Context, want string) error {
+	return &statusError{code: exitCairn, err: fmt.Errorf("\"cairn %s\" requires %s.\nSee 'cairn %s --help'.\n\nUsage:  cairn %s %s",
+		cliContext.Command.FullName(), want, cliContext.Command.FullName(), cliContext.Command.FullName(), cliContext.Command.ArgsUsage)}
+}
+
+func exitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	var st *statusError
+	code := exitFailure
+	if errors.As(err, &st) {
+		code = st.code
+	}
+	if st == nil || st.err != nil {
+		fmt.Fprintf(os.Stderr, "Error: %v\n", err)
+	}
+	return code
+}

@@ -1,0 +1,283 @@
+package image
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/distribution/reference"
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// Image is one image of the store.
+type Image struct {
+	ID       digest.Digest      // the config's digest, Docker's image ID
+	Manifest ocispec.Descriptor // the manifest, without annotations
+	Names    []string           // full normalized names, sorted; none for a dangling image
+}
+
+// Config is an image configuration with Docker's extensions (Healthcheck, OnBuild, Shell).
+type Config = dockerspec.DockerOCIImage
+
+// ShortID is the 12-character form of an image ID that Docker prints.
+func ShortID(id digest.Digest) string {
+	e := id.Encoded()
+	if len(e) > 12 {
+		e = e[:12]
+	}
+	return e
+}
+
+// FamiliarName turns a stored full name into the form Docker prints
+// ("docker.io/library/busybox:latest" → "busybox:latest").
+func FamiliarName(name string) string {
+	n, err := reference.ParseNormalizedNamed(name)
+	if err != nil {
+		return name
+	}
+	return reference.FamiliarString(n)
+}
+
+// ParseName parses a name an image is to be given: [registry[:port]/]repository[:tag],
+// "latest" by default. A digest is refused: an image is not named by one.
+func ParseName(s string) (reference.Named, error) {
+	n, err := reference.ParseNormalizedNamed(s)
+	if err != nil {
+		return nil, fmt.Errorf("invalid reference format: %q: %w", s, err)
+	}
+	if _, ok := n.(reference.Digested); ok {
+		return nil, fmt.Errorf("refusing to create a tag with a digest reference: %q", s)
+	}
+	return reference.TagNameOnly(n), nil
+}
+
+// ChainIDs returns the chain IDs of a stack of layers, bottom first.
+func ChainIDs(diffIDs []digest.Digest) []digest.Digest {
+	out := make([]digest.Digest, len(diffIDs))
+	for i, d := range diffIDs {
+		if i == 0 {
+			out[i] = d
+		} else {
+			out[i] = digest.FromString(out[i-1].String() + " " + d.String())
+		}
+	}
+	return out
+}
+
+// List returns the images of the store, in the order of the index.
+func (s *Store) List() ([]Image, error) {
+	idx, err := s.readIndex()
+	if err != nil {
+		return nil, err
+	}
+	return (&names{idx: idx}).images(s)
+}
+
+// Manifest reads and verifies the image manifest d.
+func (s *Store) Manifest(d digest.Digest) (ocispec.Manifest, error) {
+	var m ocispec.Manifest
+	b, err := s.ReadBlob(d)
+	if err != nil {
+		return m, err
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return m, fmt.Errorf("manifest %s: %w", d, err)
+	}
+	return m, nil
+}
+
+// Config reads and verifies the configuration of img, returning it parsed and as stored.
+func (s *Store) Config(img Image) (Config, []byte, error) {
+	var c Config
+	b, err := s.ReadBlob(img.ID)
+	if err != nil {
+		return c, nil, err
+	}
+	if err := json.Unmarshal(b, &c); err != nil {
+		return c, nil, fmt.Errorf("config %s: %w", img.ID, err)
+	}
+	return c, b, nil
+}
+
+// Lookup finds the image a user means by ref, as Docker does: a name (tag or
+// digest reference) first, then a full or abbreviated image ID.
+func (s *Store) Lookup(ref string) (Image, error) {
+	imgs, err := s.List()
+	if err != nil {
+		return Image{}, err
+	}
+	return lookup(imgs, ref)
+}
+
+func lookup(imgs []Image, ref string) (Image, error) {
+	if n, err := reference.ParseNormalizedNamed(ref); err == nil {
+		if dg, ok := n.(reference.Digested); ok {
+			for _, img := range imgs {
+				if img.Manifest.Digest == dg.Digest() || img.ID == dg.Digest() {
+					return img, nil
+				}
+			}
+		} else {
+			full := reference.TagNameOnly(n).String()
+			for _, img := range imgs {
+				for _, name := range img.Names {
+					if name == full {
+						return img, nil
+					}
+				}
+			}
+		}
+	}
+	id := strings.TrimPrefix(ref, "sha256:")
+	if id != "" && isHex(id) && len(id) <= 64 {
+		var found []Image
+		for _, img := range imgs {
+			if strings.HasPrefix(img.ID.Encoded(), id) {
+				found = append(found, img)
+			}
+		}
+		if len(found) == 1 {
+			return found[0], nil
+		}
+		if len(found) > 1 && !sameID(found) {
+			return Image{}, fmt.Errorf("image ID %q is ambiguous: %w", ref, ErrNotFound)
+		} else if len(found) > 1 {
+			return found[0], nil
+		}
+	}
+	return Image{}, fmt.Errorf("%w: %s", ErrNotFound, ref)
+}
+
+func sameID(imgs []Image) bool {
+	for _, img := range imgs[1:] {
+		if img.ID != imgs[0].ID {
+			return false
+		}
+	}
+	return true
+}
+
+func isHex(s string) bool {
+	for _, c := range s {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// Tag gives the image src names target; the image that had that name before,
+// if any, keeps its other names or becomes dangling.
+func (s *Store) Tag(ctx context.Context, src, target string) (Image, error) {
+	name, err := ParseName(target)
+	if err != nil {
+		return Image{}, err
+	}
+	release, err := s.Lease(ctx)
+	if err != nil {
+		return Image{}, err
+	}
+	defer release()
+	img, err := s.Lookup(src)
+	if err != nil {
+		return Image{}, err
+	}
+	err = s.updateIndex(ctx, func(n *names) error {
+		if !n.has(img.Manifest.Digest) {
+			return fmt.Errorf("%w: %s", ErrNotFound, src) // removed meanwhile
+		}
+		n.set(name.String(), img.Manifest)
+		return nil
+	})
+	return img, err
+}
+
+// Removal is what Remove did, in Docker's words.
+type Removal struct {
+	Untagged []string      // familiar names
+	Deleted  digest.Digest // the image ID, when the image itself went
+}
+
+// Remove is `docker rmi` of one reference: a name is untagged, and the image
+// deleted with its last name; an ID deletes the image with all its names, which
+// needs force when they span several repositories. inUse, when not nil, reports
+// whether a container uses an image: such an image is never deleted (without
+// force, removing its last name is refused too). The caller runs Prune after.
+func (s *Store) Remove(ctx context.Context, ref string, force bool, inUse func(Image) string) (Removal, error) {
+	var res Removal
+	release, err := s.Lease(ctx)
+	if err != nil {
+		return res, err
+	}
+	defer release()
+	err = s.updateIndex(ctx, func(n *names) error {
+		res = Removal{}
+		imgs, err := n.images(s)
+		if err != nil {
+			return err
+		}
+		img, err := lookup(imgs, ref)
+		if err != nil {
+			return err
+		}
+		byName := ""
+		if nm, err := reference.ParseNormalizedNamed(ref); err == nil {
+			if _, dg := nm.(reference.Digested); !dg {
+				full := reference.TagNameOnly(nm).String()
+				for _, x := range img.Names {
+					if x == full {
+						byName = full
+					}
+				}
+			}
+		}
+		user := ""
+		if inUse != nil {
+			user = inUse(img)
+		}
+		if byName != "" && len(img.Names) > 1 {
+			n.remove(byName)
+			res.Untagged = []string{FamiliarName(byName)}
+			return nil
+		}
+		if byName == "" && !force && repositories(img.Names) > 1 {
+			return fmt.Errorf("%w: unable to delete %s (must be forced) - image is referenced in multiple repositories", ErrConflict, ShortID(img.ID))
+		}
+		if user != "" {
+			if !force || byName == "" {
+				what := fmt.Sprintf("unable to delete %s (must be forced)", ShortID(img.ID))
+				if byName != "" {
+					what = fmt.Sprintf("unable to remove repository reference %q (must force)", ref)
+				} else if force {
+					what = fmt.Sprintf("unable to delete %s (cannot be forced)", ShortID(img.ID))
+				}
+				return fmt.Errorf("%w: %s - container %s is using its referenced image %s", ErrConflict, what, user, ShortID(img.ID))
+			}
+			// Forced removal of the last name of an image in use: it stays, dangling.
+			n.remove(byName)
+			n.addUnnamed(img.Manifest)
+			res.Untagged = []string{FamiliarName(byName)}
+			return nil
+		}
+		for _, x := range img.Names {
+			res.Untagged = append(res.Untagged, FamiliarName(x))
+		}
+		n.removeAll(img.Manifest.Digest)
+		res.Deleted = img.ID
+		return nil
+	})
+	return res, err
+}
+
+func repositories(names []string) int {
+	repos := map[string]bool{}
+	for _, x := range names {
+		if n, err := reference.ParseNormalizedNamed(x); err == nil {
+			repos[n.Name()] = true
+		}
+	}
+	return len(repos)
+}

@@ -1,0 +1,113 @@
+package image
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/cairn-runtime/cairn/internal/lockfile"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// Prune deletes the blobs no image references and everything left in the
+// temporary directory by killed processes. It holds the store's lock exclusively
+// (no load, tag or commit is in progress meanwhile) and, while holding it, calls
+// keep with the chain IDs of every image's layers, so that the caller can remove
+// the snapshots nothing else uses.
+func (s *Store) Prune(ctx context.Context, keep func(ctx context.Context, chainIDs map[digest.Digest]bool) error) error {
+	l, err := lockfile.Exclusive(ctx, filepath.Join(s.locks, "gc.lock"))
+	if err != nil {
+		return err
+	}
+	defer l.Unlock()
+
+	idx, err := s.readIndex()
+	if err != nil {
+		return err
+	}
+	used := map[digest.Digest]bool{}
+	chains := map[digest.Digest]bool{}
+	for _, d := range idx.Manifests {
+		if err := s.mark(d, used, chains); err != nil {
+			return err
+		}
+	}
+
+	dir := filepath.Join(s.dir, "blobs", "sha256")
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		d := digest.NewDigestFromEncoded(digest.SHA256, e.Name())
+		if used[d] {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !os.IsNotExist(err) {
+			return fmt.Errorf("remove blob %s: %w", d, err)
+		}
+	}
+
+	tmp, err := os.ReadDir(s.tmp)
+	if err != nil {
+		return err
+	}
+	for _, e := range tmp {
+		if err := os.RemoveAll(filepath.Join(s.tmp, e.Name())); err != nil {
+			return fmt.Errorf("remove leftover %s: %w", e.Name(), err)
+		}
+	}
+	if keep != nil {
+		return keep(ctx, chains)
+	}
+	return nil
+}
+
+// mark records d and every blob it references, and the chain IDs of its layers.
+func (s *Store) mark(d ocispec.Descriptor, used, chains map[digest.Digest]bool) error {
+	if used[d.Digest] {
+		return nil
+	}
+	used[d.Digest] = true
+	switch d.MediaType {
+	case ocispec.MediaTypeImageIndex, mediaTypeDockerList:
+		b, err := s.ReadBlob(d.Digest)
+		if err != nil {
+			return err
+		}
+		var idx ocispec.Index
+		if err := json.Unmarshal(b, &idx); err != nil {
+			return fmt.Errorf("index %s: %w", d.Digest, err)
+		}
+		for _, m := range idx.Manifests {
+			if s.HasBlob(m.Digest) {
+				if err := s.mark(m, used, chains); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	m, err := s.Manifest(d.Digest)
+	if err != nil {
+		return err
+	}
+	used[m.Config.Digest] = true
+	for _, l := range m.Layers {
+		used[l.Digest] = true
+	}
+	c, _, err := s.Config(Image{ID: m.Config.Digest})
+	if err != nil {
+		return err
+	}
+	for _, id := range ChainIDs(c.RootFS.DiffIDs) {
+		chains[id] = true
+	}
+	return nil
+}

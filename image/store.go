@@ -1,0 +1,263 @@
+// Package image is cairn's image store: an OCI image layout on disk that other
+// OCI tools (umoci, skopeo) read as it is.
+//
+// The layout lives in <root>/images: content-addressed blobs under
+// blobs/sha256/, and index.json, whose manifest descriptors name the images
+// through the org.opencontainers.image.ref.name annotation, holding the full
+// normalized reference ("docker.io/library/busybox:latest"). An image that has
+// lost every name (Docker's dangling "<none>" image) keeps one descriptor with no
+// annotation. An image's ID is the digest of its config, as in Docker.
+//
+// Several cairn processes use one store at once, with no daemon:
+//   - A blob is written to a temporary file, its digest verified, then renamed into
+//     place: a blob under its name is always whole.
+//   - index.json is rewritten atomically under an exclusive flock (locks/index.lock).
+//   - Every operation that adds blobs or references holds a shared "lease"
+//     (locks/gc.lock); Prune, which deletes what nothing references, holds it
+//     exclusively, so it never removes the blobs of a load still in progress, and
+//     everything it finds in the temporary directory is left over from a killed process.
+//
+// Layers are made usable by an Unpacker (the snapshot store), called while their
+// bytes stream in, so that a layer is read once.
+package image
+
+import (
+	"context"
+	_ "crypto/sha256" // the digests of every blob
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/cairn-runtime/cairn/internal/atomicfile"
+	"github.com/cairn-runtime/cairn/internal/lockfile"
+	"github.com/opencontainers/go-digest"
+	specs "github.com/opencontainers/image-spec/specs-go"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// Errors of the image store; callers test them with errors.Is.
+var (
+	ErrNotFound = errors.New("No such image") // Docker's words, which scripts match
+	ErrInvalid  = errors.New("invalid image")
+	ErrConflict = errors.New("conflict")
+)
+
+// Unpacker makes a layer usable once its bytes are in: the snapshot store.
+// Unpack reads an uncompressed layer tar to its end into a pending, invisible
+// snapshot; Commit makes it the snapshot chainID, Discard drops it.
+type Unpacker interface {
+	Exists(chainID digest.Digest) bool
+	Unpack(ctx context.Context, r io.Reader) (key string, err error)
+	Commit(key string, chainID, parent, diffID digest.Digest) error
+	Discard(key string) error
+}
+
+// Store is an image store.
+type Store struct {
+	dir      string // the OCI layout
+	tmp      string // temporary files, on the same filesystem
+	locks    string
+	unpacker Unpacker
+}
+
+// Open opens the image store under root (creating it if needed); tmp and locks
+// are directories on the same filesystem shared with the other stores. u may be
+// nil, in which case layers are stored but not unpacked.
+func Open(root, tmp, locks string, u Unpacker) (*Store, error) {
+	s := &Store{dir: root, tmp: tmp, locks: locks, unpacker: u}
+	for _, d := range []string{filepath.Join(root, "blobs", "sha256"), tmp, locks} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := os.Stat(filepath.Join(root, ocispec.ImageLayoutFile)); errors.Is(err, os.ErrNotExist) {
+		b, _ := json.Marshal(ocispec.ImageLayout{Version: ocispec.ImageLayoutVersion})
+		if err := atomicfile.WriteFile(filepath.Join(root, ocispec.ImageLayoutFile), b, 0o644); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := os.Stat(filepath.Join(root, ocispec.ImageIndexFile)); errors.Is(err, os.ErrNotExist) {
+		if err := s.writeIndex(ocispec.Index{}); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// Dir is the OCI layout's directory.
+func (s *Store) Dir() string { return s.dir }
+
+// Lease holds the store's shared lock until release is called: blobs written
+// and references added meanwhile are safe from a concurrent Prune.
+func (s *Store) Lease(ctx context.Context) (release func(), err error) {
+	l, err := lockfile.Shared(ctx, filepath.Join(s.locks, "gc.lock"))
+	if err != nil {
+		return nil, err
+	}
+	return func() { l.Unlock() }, nil
+}
+
+// BlobPath is the file of blob d.
+func (s *Store) BlobPath(d digest.Digest) string {
+	return filepath.Join(s.dir, "blobs", d.Algorithm().String(), d.Encoded())
+}
+
+// HasBlob reports whether blob d is in the store.
+func (s *Store) HasBlob(d digest.Digest) bool {
+	if d.Validate() != nil {
+		return false
+	}
+	_, err := os.Stat(s.BlobPath(d))
+	return err == nil
+}
+
+// ReadBlob returns the content of a small blob (a manifest or a config), verified.
+func (s *Store) ReadBlob(d digest.Digest) ([]byte, error) {
+	if err := d.Validate(); err != nil {
+		return nil, fmt.Errorf("blob %q: %w", d, err)
+	}
+	b, err := os.ReadFile(s.BlobPath(d))
+	if err != nil {
+		return nil, fmt.Errorf("blob %s: %w", d, err)
+	}
+	if got := d.Algorithm().FromBytes(b); got != d {
+		return nil, fmt.Errorf("blob %s: content has digest %s: %w", d, got, ErrInvalid)
+	}
+	return b, nil
+}
+
+// OpenBlob opens blob d for reading.
+func (s *Store) OpenBlob(d digest.Digest) (*os.File, error) {
+	if err := d.Validate(); err != nil {
+		return nil, fmt.Errorf("blob %q: %w", d, err)
+	}
+	return os.Open(s.BlobPath(d))
+}
+
+// blobWriter streams bytes into a temporary file while hashing them.
+type blobWriter struct {
+	s    *Store
+	f    *os.File
+	h    hash.Hash
+	size int64
+}
+
+func (s *Store) newBlobWriter() (*blobWriter, error) {
+	f, err := os.CreateTemp(s.tmp, "blob-")
+	if err != nil {
+		return nil, err
+	}
+	return &blobWriter{s: s, f: f, h: digest.SHA256.Hash()}, nil
+}
+
+func (w *blobWriter) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	w.h.Write(p[:n])
+	w.size += int64(n)
+	return n, err
+}
+
+func (w *blobWriter) Digest() digest.Digest {
+	return digest.NewDigest(digest.SHA256, w.h)
+}
+
+// Close finishes writing; the blob stays in its temporary file until Commit.
+func (w *blobWriter) Close() error {
+	if err := w.f.Sync(); err != nil {
+		w.f.Close()
+		return err
+	}
+	return w.f.Close()
+}
+
+// Commit moves the written blob into the store under its digest.
+func (w *blobWriter) Commit() (digest.Digest, error) {
+	d := w.Digest()
+	if w.s.HasBlob(d) {
+		return d, os.Remove(w.f.Name())
+	}
+	if err := os.Chmod(w.f.Name(), 0o644); err != nil {
+		return "", err
+	}
+	if err := os.Rename(w.f.Name(), w.s.BlobPath(d)); err != nil {
+		return "", err
+	}
+	return d, nil
+}
+
+// Abort drops the temporary file.
+func (w *blobWriter) Abort() {
+	w.f.Close()
+	os.Remove(w.f.Name())
+}
+
+// writeBlob stores small content (a manifest, a config) and returns its digest.
+func (s *Store) writeBlob(b []byte) (digest.Digest, error) {
+	d := digest.FromBytes(b)
+	if s.HasBlob(d) {
+		return d, nil
+	}
+	w, err := s.newBlobWriter()
+	if err != nil {
+		return "", err
+	}
+	if _, err := w.Write(b); err != nil {
+		w.Abort()
+		return "", err
+	}
+	if err := w.Close(); err != nil {
+		w.Abort()
+		return "", err
+	}
+	return w.Commit()
+}
+
+func (s *Store) readIndex() (ocispec.Index, error) {
+	var idx ocispec.Index
+	b, err := os.ReadFile(filepath.Join(s.dir, ocispec.ImageIndexFile))
+	if err != nil {
+		return idx, err
+	}
+	if err := json.Unmarshal(b, &idx); err != nil {
+		return idx, fmt.Errorf("%s: %w", filepath.Join(s.dir, ocispec.ImageIndexFile), err)
+	}
+	return idx, nil
+}
+
+func (s *Store) writeIndex(idx ocispec.Index) error {
+	idx.Versioned = specs.Versioned{SchemaVersion: 2}
+	idx.MediaType = ocispec.MediaTypeImageIndex
+	if idx.Manifests == nil {
+		idx.Manifests = []ocispec.Descriptor{}
+	}
+	b, err := json.Marshal(idx)
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(filepath.Join(s.dir, ocispec.ImageIndexFile), b, 0o644)
+}
+
+// updateIndex runs fn on the index under the index lock and writes the result.
+func (s *Store) updateIndex(ctx context.Context, fn func(*names) error) error {
+	l, err := lockfile.Exclusive(ctx, filepath.Join(s.locks, "index.lock"))
+	if err != nil {
+		return err
+	}
+	defer l.Unlock()
+	idx, err := s.readIndex()
+	if err != nil {
+		return err
+	}
+	n := &names{idx: idx}
+	if err := fn(n); err != nil {
+		return err
+	}
+	if !n.changed {
+		return nil
+	}
+	return s.writeIndex(n.idx)
+}

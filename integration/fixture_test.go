@@ -1,0 +1,221 @@
+package integration
+
+import (
+	"archive/tar"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cairn-runtime/cairn/image"
+	"github.com/cairn-runtime/cairn/internal/testutil"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// entry is one tar entry of a fixture layer.
+type entry struct {
+	Name string
+	Type byte // tar.TypeReg by default
+	Mode int64
+	Body string
+	Link string
+}
+
+func file(name, body string) entry { return entry{Name: name, Body: body} }
+func dir(name string) entry        { return entry{Name: name, Type: tar.TypeDir, Mode: 0o755} }
+
+// layerTar declares a layer in code.
+func layerTar(t testing.TB, entries ...entry) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, e := range entries {
+		h := &tar.Header{Name: e.Name, Typeflag: e.Type, Mode: e.Mode, Linkname: e.Link, ModTime: time.Unix(1700000000, 0), Format: tar.FormatPAX}
+		if h.Typeflag == 0 {
+			h.Typeflag = tar.TypeReg
+		}
+		if h.Mode == 0 {
+			h.Mode = 0o644
+		}
+		if h.Typeflag == tar.TypeReg {
+			h.Size = int64(len(e.Body))
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		if h.Size > 0 {
+			tw.Write([]byte(e.Body))
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// fixtureImage is an image declared in code, for dockerArchive.
+type fixtureImage struct {
+	Names  []string
+	Layers [][]byte // uncompressed layer tars, bottom first
+	Cmd    []string
+}
+
+// config returns the image's config JSON and its digest.
+func (f fixtureImage) config() ([]byte, digest.Digest) {
+	c := image.Config{}
+	created := time.Unix(1700000000, 0).UTC()
+	c.Created = &created
+	c.Architecture, c.OS = runtime.GOARCH, "linux"
+	c.Config.Cmd = f.Cmd
+	c.RootFS.Type = "layers"
+	for i, l := range f.Layers {
+		c.RootFS.DiffIDs = append(c.RootFS.DiffIDs, digest.FromBytes(l))
+		c.History = append(c.History, ocispec.History{Created: &created, CreatedBy: fmt.Sprintf("fixture layer %d", i+1)})
+	}
+	b, _ := json.Marshal(c)
+	return b, digest.FromBytes(b)
+}
+
+// dockerArchive writes images as `docker save` (legacy format) does.
+func dockerArchive(t testing.TB, imgs ...fixtureImage) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	put := func(name string, b []byte) {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(b))}); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write(b)
+	}
+	type item struct {
+		Config   string
+		RepoTags []string
+		Layers   []string
+	}
+	var manifest []item
+	written := map[digest.Digest]string{}
+	for _, img := range imgs {
+		cfg, cd := img.config()
+		it := item{Config: cd.Encoded() + ".json", RepoTags: img.Names}
+		for _, l := range img.Layers {
+			d := digest.FromBytes(l)
+			name, ok := written[d]
+			if !ok {
+				name = d.Encoded()[:16] + "/layer.tar"
+				put(name, l)
+				written[d] = name
+			}
+			it.Layers = append(it.Layers, name)
+		}
+		put(it.Config, cfg)
+		manifest = append(manifest, it)
+	}
+	mb, _ := json.Marshal(manifest)
+	put("manifest.json", mb)
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func writeFile(t testing.TB, b []byte) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "archive.tar")
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// index reads the store's index.json.
+func (s *store) index() ocispec.Index {
+	s.t.Helper()
+	var idx ocispec.Index
+	b, err := os.ReadFile(filepath.Join(s.root, "images", "index.json"))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &idx); err != nil {
+		s.t.Fatal(err)
+	}
+	return idx
+}
+
+func (s *store) snapshotIDs() []string {
+	s.t.Helper()
+	entries, _ := os.ReadDir(filepath.Join(s.root, "snapshots"))
+	var out []string
+	for _, e := range entries {
+		if e.Name() != "l" {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
+
+func (s *store) blobCount() int {
+	entries, _ := os.ReadDir(filepath.Join(s.root, "images", "blobs", "sha256"))
+	return len(entries)
+}
+
+// checkConsistent asserts the store's promises: every image in the index has its
+// manifest, config and layer blobs, each with the content its digest names, and a
+// snapshot for each of its layers. It returns the number of images.
+func (s *store) checkConsistent() int {
+	s.t.Helper()
+	idx := s.index()
+	blob := func(d digest.Digest) []byte {
+		b, err := os.ReadFile(filepath.Join(s.root, "images", "blobs", "sha256", d.Encoded()))
+		if err != nil {
+			s.t.Fatalf("index names %s but its blob is missing: %v", d, err)
+		}
+		if digest.FromBytes(b) != d {
+			s.t.Fatalf("blob %s has the wrong content", d)
+		}
+		return b
+	}
+	seen := map[digest.Digest]bool{}
+	for _, d := range idx.Manifests {
+		if seen[d.Digest] {
+			continue
+		}
+		seen[d.Digest] = true
+		var m ocispec.Manifest
+		if err := json.Unmarshal(blob(d.Digest), &m); err != nil {
+			s.t.Fatal(err)
+		}
+		var c ocispec.Image
+		if err := json.Unmarshal(blob(m.Config.Digest), &c); err != nil {
+			s.t.Fatal(err)
+		}
+		for _, l := range m.Layers {
+			blob(l.Digest)
+		}
+		for _, chain := range image.ChainIDs(c.RootFS.DiffIDs) {
+			if _, err := os.Stat(filepath.Join(s.root, "snapshots", chain.Encoded(), "meta.json")); err != nil {
+				s.t.Fatalf("image %s lacks snapshot %s: %v", m.Config.Digest, chain, err)
+			}
+		}
+	}
+	return len(seen)
+}
+
+// busyboxLayer is a rootfs tarball of Debian's busybox-static.
+func busyboxTar(t testing.TB) []byte {
+	t.Helper()
+	b, err := os.ReadFile(busyboxRootfs(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+var _ = strings.Contains
+
+func busyboxRootfs(t testing.TB) string { return testutil.BusyboxRootfs(t) }

@@ -1,0 +1,73 @@
+// Package lockfile provides flock(2) locks on files, the way cairn processes
+// coordinate access to a shared store without a daemon.
+//
+// A lock is held by an open file description: it is released when Unlock is
+// called or when the process dies, so a killed cairn never leaves a store locked.
+package lockfile
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Lock is a held flock on one file.
+type Lock struct {
+	f *os.File
+}
+
+// Exclusive waits until it holds an exclusive lock on path (created if missing),
+// or ctx ends.
+func Exclusive(ctx context.Context, path string) (*Lock, error) {
+	return lock(ctx, path, unix.LOCK_EX)
+}
+
+// Shared waits until it holds a shared lock on path (created if missing), or ctx ends.
+func Shared(ctx context.Context, path string) (*Lock, error) {
+	return lock(ctx, path, unix.LOCK_SH)
+}
+
+func lock(ctx context.Context, path string, how int) (*Lock, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	// flock cannot be interrupted by a context, so poll with a growing pause.
+	wait := 500 * time.Microsecond
+	for {
+		err := unix.Flock(int(f.Fd()), how|unix.LOCK_NB)
+		if err == nil {
+			return &Lock{f: f}, nil
+		}
+		if err != unix.EWOULDBLOCK && err != unix.EINTR {
+			f.Close()
+			return nil, fmt.Errorf("lock %s: %w", path, err)
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, fmt.Errorf("lock %s: %w", path, ctx.Err())
+		case <-time.After(wait):
+		}
+		if wait < 20*time.Millisecond {
+			wait *= 2
+		}
+	}
+}
+
+// Unlock releases the lock.
+func (l *Lock) Unlock() error {
+	if l == nil || l.f == nil {
+		return nil
+	}
+	err := l.f.Close() // closing the last descriptor drops the flock
+	l.f = nil
+	return err
+}
