@@ -42,9 +42,12 @@ func (s *Store) Import(ctx context.Context, r io.Reader, opts ImportOptions) (Lo
 		return Loaded{}, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	defer dec.Close()
-	l := &loader{s: s, ctx: ctx, buf: make([]byte, copyBuffer)}
+	l := newLoader(s, ctx)
 	defer l.cleanup()
 	ing, err := l.ingest(opts.Source, dec, true)
+	if werr := l.wait(); werr != nil {
+		return Loaded{}, werr
+	}
 	if err != nil {
 		return Loaded{}, err
 	}

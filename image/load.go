@@ -11,6 +11,8 @@ import (
 	"path"
 	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/cairn-runtime/cairn/rootfs"
 	"github.com/opencontainers/go-digest"
@@ -44,9 +46,13 @@ func (s *Store) Load(ctx context.Context, r io.Reader) ([]Loaded, error) {
 	}
 	defer release()
 
-	l := &loader{s: s, ctx: ctx, files: map[string][]byte{}, blobs: map[string]*ingested{}, links: map[string]string{}, buf: make([]byte, copyBuffer)}
+	l := newLoader(s, ctx)
 	defer l.cleanup()
-	if err := l.read(r); err != nil {
+	err = l.read(r)
+	if werr := l.wait(); werr != nil {
+		return nil, werr // a layer's own error says more than the archive's
+	}
+	if err != nil {
 		return nil, err
 	}
 	var plans []*plan
@@ -77,6 +83,7 @@ type ingested struct {
 	diffID digest.Digest // set once the content has been read as a layer
 	key    string        // a pending snapshot of it, until used
 	done   bool          // moved into the store
+	err    error         // of its unpacking
 }
 
 type loader struct {
@@ -87,6 +94,17 @@ type loader struct {
 	links map[string]string    // symlinks and hardlinks between entries
 	all   []*ingested
 	buf   []byte
+
+	wg     sync.WaitGroup
+	sem    chan struct{} // bounds the unpacks running at once
+	failed atomic.Bool   // an unpack failed: stop reading the archive
+}
+
+func newLoader(s *Store, ctx context.Context) *loader {
+	return &loader{
+		s: s, ctx: ctx, files: map[string][]byte{}, blobs: map[string]*ingested{}, links: map[string]string{},
+		buf: make([]byte, copyBuffer), sem: make(chan struct{}, runtime.NumCPU()+1),
+	}
 }
 
 func (l *loader) read(r io.Reader) error {
@@ -95,6 +113,9 @@ func (l *loader) read(r io.Reader) error {
 	for {
 		if err := l.ctx.Err(); err != nil {
 			return err
+		}
+		if l.failed.Load() {
+			return nil // wait reports the unpack's error
 		}
 		hdr, err := tr.Next()
 		if err == io.EOF {
@@ -152,9 +173,10 @@ func looksLikeTar(head []byte) bool {
 	return true
 }
 
-// ingest writes r to a temporary blob and, when it is a layer and the store has
-// an unpacker, unpacks it at the same time: the archive is read once, the
-// unpacking running on another goroutine.
+// ingest writes r to a temporary blob. When it is a layer and the store has an
+// unpacker, the layer is unpacked at the same time, on a goroutine that reads the
+// blob file as it grows: the archive is read once, and several layers unpack at
+// once (creating files is what loading spends its time on).
 func (l *loader) ingest(entry string, r io.Reader, layer bool) (*ingested, error) {
 	w, err := l.s.newBlobWriter()
 	if err != nil {
@@ -162,73 +184,168 @@ func (l *loader) ingest(entry string, r io.Reader, layer bool) (*ingested, error
 	}
 	ing := &ingested{entry: entry, w: w}
 	l.all = append(l.all, ing)
-	if !layer || l.s.unpacker == nil {
-		if _, err := io.CopyBuffer(w, r, l.buf); err != nil {
-			return nil, fmt.Errorf("%w: archive entry %q: %v", ErrInvalid, entry, err)
+	var dst io.Writer = w
+	var g *growth
+	if layer && l.s.unpacker != nil {
+		g = newGrowth()
+		dst = &growingWriter{w: w, g: g}
+		if err := l.unpackAsync(ing, g); err != nil {
+			g.finish(err)
+			return nil, err
 		}
-	} else if err := l.unpack(ing, io.TeeReader(r, w)); err != nil {
-		return nil, fmt.Errorf("archive entry %q: %w", entry, err)
 	}
-	if err := w.Close(); err != nil {
-		return nil, err
+	_, err = io.CopyBuffer(dst, r, l.buf)
+	if err == nil {
+		err = w.Close()
+	}
+	if g != nil {
+		g.finish(err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: archive entry %q: %v", ErrInvalid, entry, err)
 	}
 	ing.digest, ing.size = w.Digest(), w.size
-	if ing.diffID == "" && ing.key != "" {
-		ing.diffID = ing.digest
-	}
 	return ing, nil
 }
 
-// unpack reads a (possibly compressed) layer stream to its end into a pending
-// snapshot, recording the diff ID.
-func (l *loader) unpack(ing *ingested, raw io.Reader) error {
+// unpackAsync starts unpacking ing from its blob file as g says it grows; at
+// most maxUnpacks run at once. wait collects their results.
+func (l *loader) unpackAsync(ing *ingested, g *growth) error {
+	f, err := os.Open(ing.w.f.Name())
+	if err != nil {
+		return err
+	}
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		defer f.Close()
+		l.sem <- struct{}{}
+		defer func() { <-l.sem }()
+		if err := l.unpackStream(ing, &followReader{f: f, g: g}); err != nil {
+			ing.err = fmt.Errorf("archive entry %q: %w", ing.entry, err)
+			l.failed.Store(true)
+		}
+	}()
+	return nil
+}
+
+// wait waits for every unpack started and returns the first error, in archive order.
+func (l *loader) wait() error {
+	l.wg.Wait()
+	for _, ing := range l.all {
+		if ing.err != nil {
+			return ing.err
+		}
+		if ing.key != "" && ing.diffID == "" {
+			ing.diffID = ing.digest // uncompressed: the blob is the diff
+		}
+	}
+	return nil
+}
+
+// unpackStream reads a (possibly compressed) layer stream to its end into a
+// pending snapshot, recording its compression and, when compressed, its diff ID
+// (an uncompressed layer's diff ID is its digest).
+func (l *loader) unpackStream(ing *ingested, raw io.Reader) error {
 	dec, comp, err := rootfs.Decompress(raw)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	defer dec.Close()
-	ing.comp = comp
-	pr, pw := io.Pipe()
-	type result struct {
-		key string
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		key, err := l.s.unpacker.Unpack(l.ctx, pr)
-		if err != nil {
-			pr.CloseWithError(err)
-		} else {
-			pr.Close()
-		}
-		done <- result{key, err}
-	}()
-	var dst io.Writer = pw
+	var src io.Reader = dec
 	dh := digest.SHA256.Digester()
 	if comp != rootfs.Uncompressed {
-		dst = io.MultiWriter(pw, dh.Hash())
+		src = io.TeeReader(dec, dh.Hash())
 	}
-	_, cerr := io.CopyBuffer(dst, dec, l.buf)
-	if cerr == nil && comp != rootfs.Uncompressed {
-		_, cerr = io.Copy(io.Discard, raw) // whatever follows the compressed stream
+	key, err := l.s.unpacker.Unpack(l.ctx, src)
+	if err != nil {
+		return err
 	}
-	pw.CloseWithError(cerr)
-	res := <-done
-	if res.err != nil {
-		return res.err
-	}
-	if cerr != nil {
-		l.s.unpacker.Discard(res.key)
-		return fmt.Errorf("%w: %v", ErrInvalid, cerr)
-	}
-	ing.key = res.key
+	ing.key, ing.comp = key, comp
 	if comp != rootfs.Uncompressed {
+		if _, err := io.Copy(io.Discard, raw); err != nil { // whatever follows the compressed stream
+			return fmt.Errorf("%w: %v", ErrInvalid, err)
+		}
 		ing.diffID = dh.Digest()
 	}
 	return nil
 }
 
+// growth tells readers of a file how much of it has been written.
+type growth struct {
+	mu   sync.Mutex
+	cond *sync.Cond
+	n    int64
+	done bool
+	err  error
+}
+
+func newGrowth() *growth {
+	g := &growth{}
+	g.cond = sync.NewCond(&g.mu)
+	return g
+}
+
+func (g *growth) advance(n int) {
+	g.mu.Lock()
+	g.n += int64(n)
+	g.mu.Unlock()
+	g.cond.Broadcast()
+}
+
+func (g *growth) finish(err error) {
+	g.mu.Lock()
+	if !g.done {
+		g.done, g.err = true, err
+	}
+	g.mu.Unlock()
+	g.cond.Broadcast()
+}
+
+type growingWriter struct {
+	w *blobWriter
+	g *growth
+}
+
+func (gw *growingWriter) Write(p []byte) (int, error) {
+	n, err := gw.w.Write(p)
+	gw.g.advance(n)
+	return n, err
+}
+
+// followReader reads a file while it is written, up to what growth says is there.
+type followReader struct {
+	f   *os.File
+	g   *growth
+	off int64
+}
+
+func (r *followReader) Read(p []byte) (int, error) {
+	r.g.mu.Lock()
+	for r.off >= r.g.n && !r.g.done {
+		r.g.cond.Wait()
+	}
+	avail, err := r.g.n-r.off, r.g.err
+	r.g.mu.Unlock()
+	if avail == 0 {
+		if err != nil {
+			return 0, err
+		}
+		return 0, io.EOF
+	}
+	if int64(len(p)) > avail {
+		p = p[:avail]
+	}
+	n, rerr := r.f.ReadAt(p, r.off)
+	r.off += int64(n)
+	if rerr == io.EOF && n > 0 {
+		rerr = nil
+	}
+	return n, rerr
+}
+
 func (l *loader) cleanup() {
+	l.wg.Wait()
 	for _, ing := range l.all {
 		if !ing.done {
 			ing.w.Abort()
@@ -526,7 +643,7 @@ func (l *loader) unpackLater(ing *ingested) error {
 		ing.diffID = dh.Digest()
 		return nil
 	}
-	if err := l.unpack(ing, f); err != nil {
+	if err := l.unpackStream(ing, f); err != nil {
 		return err
 	}
 	if ing.diffID == "" {

@@ -1,0 +1,140 @@
+package integration
+
+import (
+	"fmt"
+	"math/rand"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Eight cairn load/rmi/tag at once on one store leave it consistent, with
+// every operation's effect in place.
+func TestConcurrentLoadRmiTag(t *testing.T) {
+	s := newStore(t)
+	base := layerTar(t, dir("usr/"), file("usr/base", strings.Repeat("b", 50000)))
+	mk := func(name string) fixtureImage {
+		var files []entry
+		for i := 0; i < 200; i++ {
+			files = append(files, file(fmt.Sprintf("%s-%d", name, i), strings.Repeat(name, 100)))
+		}
+		return fixtureImage{Names: []string{name + ":1"}, Layers: [][]byte{base, layerTar(t, files...)}}
+	}
+	for round := 0; round < 3; round++ {
+		r := fmt.Sprint(round)
+		a, e, f := mk("a"+r), mk("e"+r), mk("f"+r)
+		s.ok("load", "-i", writeFile(t, dockerArchive(t, a)))
+		s.ok("load", "-i", writeFile(t, dockerArchive(t, e, f)))
+		jobs := [][]string{
+			{"load", "-i", writeFile(t, dockerArchive(t, mk("b"+r)))},
+			{"load", "-i", writeFile(t, dockerArchive(t, mk("c"+r)))},
+			{"load", "-i", writeFile(t, dockerArchive(t, mk("d"+r)))},
+			{"load", "-i", writeFile(t, dockerArchive(t, a))},
+			{"tag", "a" + r + ":1", "t1-" + r},
+			{"tag", "a" + r + ":1", "t2-" + r},
+			{"rmi", "e" + r + ":1"},
+			{"rmi", "f" + r + ":1"},
+		}
+		var wg sync.WaitGroup
+		results := make([]result, len(jobs))
+		for i, j := range jobs {
+			wg.Add(1)
+			go func(i int, j []string) {
+				defer wg.Done()
+				results[i] = s.run(nil, j...)
+			}(i, j)
+		}
+		wg.Wait()
+		for i, res := range results {
+			if res.Code != 0 {
+				t.Fatalf("round %d: cairn %s: exit %d: %s", round, strings.Join(jobs[i], " "), res.Code, res.Stderr)
+			}
+		}
+		s.checkConsistent()
+		names := s.ok("images", "--format", "{{.Repository}}:{{.Tag}}")
+		for _, want := range []string{"a" + r + ":1", "b" + r + ":1", "c" + r + ":1", "d" + r + ":1", "t1-" + r + ":latest", "t2-" + r + ":latest"} {
+			if !strings.Contains(names, want) {
+				t.Fatalf("round %d: %s missing from\n%s", round, want, names)
+			}
+		}
+		for _, gone := range []string{"e" + r + ":1", "f" + r + ":1"} {
+			if strings.Contains(names, gone) {
+				t.Fatalf("round %d: %s still listed", round, gone)
+			}
+		}
+	}
+	// Every snapshot is used: the base, and one top per image left (a, b, c, d per round).
+	if n := len(s.snapshotIDs()); n != 1+4*3 {
+		s.ok("image", "prune")
+		if n2 := len(s.snapshotIDs()); n2 != 1+4*3 {
+			t.Fatalf("%d snapshots (%d after prune), want %d", n, n2, 1+4*3)
+		}
+	}
+}
+
+// A load killed with SIGKILL at any moment leaves no image or snapshot half-made,
+// and the same load run again succeeds.
+func TestLoadKilledAnyMoment(t *testing.T) {
+	s := newStore(t)
+	keep := fixtureImage{Names: []string{"keep"}, Layers: [][]byte{layerTar(t, file("k", "k"))}}
+	s.ok("load", "-i", writeFile(t, dockerArchive(t, keep)))
+
+	rng := rand.New(rand.NewSource(1))
+	var layers [][]byte
+	for l := 0; l < 3; l++ {
+		var files []entry
+		for i := 0; i < 1500; i++ {
+			body := make([]byte, 8192)
+			rng.Read(body)
+			files = append(files, file(fmt.Sprintf("l%d/f%d", l, i), string(body)))
+		}
+		layers = append(layers, layerTar(t, files...))
+	}
+	big := writeFile(t, dockerArchive(t, fixtureImage{Names: []string{"big:1"}, Layers: layers}))
+
+	// How long an uninterrupted load takes, to spread the kills over it.
+	probe := newStore(t)
+	start := time.Now()
+	probe.ok("load", "-i", big)
+	full := time.Since(start)
+	t.Logf("an uninterrupted load takes %v", full)
+
+	for i := 0; i < 12; i++ {
+		delay := time.Duration(float64(full) * float64(i) / 10)
+		cmd := exec.Command(cairnBin, "--root", s.root, "load", "-i", big)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(delay)
+		cmd.Process.Signal(syscall.SIGKILL)
+		cmd.Wait()
+		n := s.checkConsistent()
+		names := s.ok("images", "--format", "{{.Repository}}")
+		if !strings.Contains(names, "keep") {
+			t.Fatalf("kill after %v: the other image is gone", delay)
+		}
+		if strings.Contains(names, "big") != (n == 2) {
+			t.Fatalf("kill after %v: %d images but names %q", delay, n, names)
+		}
+		if strings.Contains(names, "big") {
+			s.ok("rmi", "big:1")
+		}
+	}
+	s.ok("load", "-i", big)
+	if n := s.checkConsistent(); n != 2 {
+		t.Fatalf("%d images after the final load, want 2", n)
+	}
+	// Prune sweeps what the killed loads left in tmp.
+	s.ok("image", "prune")
+	if left, _ := os.ReadDir(filepath.Join(s.root, "tmp")); len(left) != 0 {
+		t.Fatalf("tmp holds %d leftovers after prune", len(left))
+	}
+	if n := len(s.snapshotIDs()); n != 4 {
+		t.Fatalf("%d snapshots, want 4 (keep's and big's three)", n)
+	}
+}
