@@ -1,0 +1,41 @@
+package integration
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// The architecture's import rules hold: imports only point down, and only
+// runtime/ imports libcontainer.
+func TestImportsPointDown(t *testing.T) {
+	const mod = "github.com/cairn-runtime/cairn/"
+	forbidden := map[string][]string{
+		"rootfs":   {"image", "snapshot", "runtime", "commit", "build", "registry", "cmd"},
+		"image":    {"snapshot", "runtime", "commit", "build", "registry", "cmd"},
+		"snapshot": {"image", "runtime", "commit", "build", "registry", "cmd"},
+		"runtime":  {"commit", "build", "registry", "cmd"},
+		"commit":   {"runtime", "build", "registry", "cmd"},
+		"build":    {"registry", "cmd"},
+		"registry": {"snapshot", "runtime", "commit", "build", "cmd"},
+	}
+	for pkg, bad := range forbidden {
+		out, err := exec.Command("go", "list", "-deps", "../"+pkg).CombinedOutput()
+		if err != nil {
+			if strings.Contains(string(out), "directory not found") || strings.Contains(string(out), "no Go files") || strings.Contains(string(out), "cannot find") {
+				continue // that room is not built yet
+			}
+			t.Fatalf("go list %s: %v\n%s", pkg, err, out)
+		}
+		for _, dep := range strings.Fields(string(out)) {
+			for _, b := range bad {
+				if dep == mod+b || strings.HasPrefix(dep, mod+b+"/") {
+					t.Errorf("%s imports %s", pkg, dep)
+				}
+			}
+			if pkg != "runtime" && strings.Contains(dep, "opencontainers/runc/libcontainer") {
+				t.Errorf("%s imports libcontainer (%s): only runtime/ may", pkg, dep)
+			}
+		}
+	}
+}
