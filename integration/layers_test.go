@@ -1,8 +1,8 @@
 package integration
 
 import (
-	"encoding/json"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -30,7 +30,9 @@ func (s *store) view(img fixtureImage, fn func(root string)) {
 // viewImage mounts a stored image's layers read-only and calls fn with the merged tree.
 func (s *store) viewImage(ref string, fn func(root string)) {
 	s.t.Helper()
-	var v []struct{ RootFS struct{ Layers []digest.Digest } }
+	var v []struct {
+		RootFS struct{ Layers []digest.Digest }
+	}
 	if err := json.Unmarshal([]byte(s.ok("image", "inspect", ref)), &v); err != nil || len(v) != 1 {
 		s.t.Fatalf("inspect %s: %v", ref, err)
 	}
