@@ -1,4 +1,5 @@
-// Package rootfs reads and unpacks layer tar streams.
+// Package rootfs reads and unpacks layer tar streams, and writes directory
+// trees as tar streams: a container's export, a commit's layer (see TarWriter).
 //
 // A layer is a tar stream, possibly compressed, in the OCI image-layer format:
 // regular files, directories, links and devices, plus whiteout entries that

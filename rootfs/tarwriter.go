@@ -1,0 +1,830 @@
+package rootfs
+
+import (
+	"archive/tar"
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Errors of the tar writer, wrapped with the offending entry's name.
+var (
+	// ErrUnrepresentable reports a file that a tar stream cannot carry as it
+	// is: in a layer, a name whose last component begins with ".wh." (it
+	// would read as a whiteout); an xattr whose name holds "="; headers
+	// longer than tar readers accept (1 MiB).
+	ErrUnrepresentable = errors.New("rootfs: entry cannot be represented")
+
+	// ErrChanged reports a file that changed while it was being written: its
+	// size, modification or change time moved, or it vanished. The entry is
+	// complete (exactly the size its header announces, padded with zeros if
+	// the file shrank) and the stream stays valid, but it may hold a mix of
+	// the old and new contents. A caller that froze the tree treats it as an
+	// error; one that exports a running container may accept the stream.
+	ErrChanged = errors.New("rootfs: file changed while being written")
+
+	errClosed = errors.New("rootfs: tar writer closed")
+	errNoProc = errors.New("/proc/self/fd missing: is /proc mounted?")
+)
+
+const (
+	maxPAXHeader = 1 << 20 // PAX header data that archive/tar reads or writes
+	maxSparseMap = 1 << 20 // PAX 1.0 sparse map that archive/tar reads
+	outBuffer    = 64 << 10
+	xattrBuffer  = 64 << 10 // XATTR_LIST_MAX and XATTR_SIZE_MAX
+
+	sparseName = "GNUSparseFile.0" // directory of a sparse entry's ustar name, as archive/tar names it
+	paxName    = "PaxHeaders.0"    // and of its PAX header
+)
+
+// TarOptions says what kind of tar stream a TarWriter writes.
+type TarOptions struct {
+	// Layer: the stream is an OCI image layer, where a name whose last
+	// component begins with ".wh." reads as a whiteout. Add refuses such a
+	// name with [ErrUnrepresentable]; AddWhiteout and AddOpaque write the
+	// real whiteouts. Without Layer (an export), such names are written as
+	// they are.
+	Layer bool
+}
+
+// TarWriter writes files of a directory tree as tar entries: an export of
+// a container's filesystem, or the layer of a commit.
+//
+// Exporting a whole tree is one call to [WriteTree]. A commit writes the
+// changes of an overlay upper directory, as the caller lists them, one
+// entry at a time:
+//
+//	tw := rootfs.NewTarWriter(w, rootfs.TarOptions{Layer: true})
+//	for _, c := range changes {
+//		var err error
+//		switch {
+//		case c.deleted:
+//			err = tw.AddWhiteout(c.name) // "a/.wh.b"
+//		case c.opaque: // the directory, then "a/.wh..wh..opq"
+//			if err = tw.Add(ctx, upper, c.name); err == nil {
+//				err = tw.AddOpaque(c.name)
+//			}
+//		default:
+//			err = tw.Add(ctx, upper, c.name)
+//		}
+//		if err != nil {
+//			tw.Close()
+//			return err
+//		}
+//	}
+//	return tw.Close() // the end of the archive; w stays open
+//
+// The tree may be hostile: no symlink is ever followed, in the last
+// component of a name or among its parents (a symlink where a parent
+// directory should be is [ErrUnsafe]), and no device is ever opened.
+// Paths of any length work (up to the 1 MiB of headers that tar readers
+// accept); every lookup is an openat of one component below the root's
+// fd. Reading /proc/self/fd is needed.
+//
+// Each entry carries the file's type, its mode with the setuid, setgid and
+// sticky bits, its owner as numbers (never names), its modification time
+// truncated to whole seconds (no access or change time, as Docker writes
+// layers, so that the same tree gives the same bytes), and all its xattrs
+// as PAX SCHILY.xattr records but overlayfs's own (trusted.overlay.*,
+// user.overlay.*) and security.selinux, which mean nothing elsewhere.
+// Names have no "./" prefix and directories end with "/". A non-directory
+// with more than one link whose inode was already written in this stream
+// becomes a hard link to the first name written. Sockets are skipped.
+// Regular files with holes are written in the PAX sparse format 1.0 that
+// GNU tar and archive/tar read, so that they stay small.
+//
+// Output is buffered: nothing is complete before Close. A TarWriter is not
+// safe for concurrent use.
+type TarWriter struct {
+	opts  TarOptions
+	bw    *bufio.Writer
+	tw    *tar.Writer
+	dirs  dirCache
+	links map[fileID]string // first name written of each inode with links
+
+	buf     []byte     // file data and directory listings, reused
+	xbuf    []byte     // xattr names
+	vbuf    []byte     // xattr values
+	linkbuf []byte     // symlink targets
+	frags   []fragment // data of a sparse file
+
+	dirty bool  // an entry is partly written
+	err   error // sticky: the stream is broken, or closed
+}
+
+// NewTarWriter returns a TarWriter that writes a tar stream to w.
+func NewTarWriter(w io.Writer, opts TarOptions) *TarWriter {
+	bw := bufio.NewWriterSize(w, outBuffer)
+	return &TarWriter{
+		opts:  opts,
+		bw:    bw,
+		tw:    tar.NewWriter(bw),
+		dirs:  dirCache{root: -1},
+		links: map[fileID]string{},
+	}
+}
+
+// Add writes the entry of the file root/name. name is slash-separated,
+// relative to root, clean and not empty: "etc/passwd", not "./etc/passwd",
+// "etc/" or "". Its metadata are read with lstat: a symlink is written as
+// a symlink, and a symlink among the parents of name is an error.
+//
+// An error leaves the stream valid, and the caller may go on, unless it
+// came in the middle of the entry (writing to w failed, reading the file's
+// data failed, or ctx was done while copying it): then the stream is
+// broken and every later call returns that error. A missing file
+// ([fs.ErrNotExist]), [ErrUnsafe], [ErrUnrepresentable] and [ErrChanged]
+// always leave it valid; after ErrChanged the entry has been written.
+func (t *TarWriter) Add(ctx context.Context, root, name string) error {
+	if t.err != nil {
+		return t.err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	comps, err := splitName(name)
+	if err != nil {
+		return err
+	}
+	if err := t.dirs.setRoot(root); err != nil {
+		return err
+	}
+	pfd, err := t.dirs.open(comps[:len(comps)-1])
+	if err == nil {
+		_, err = t.entry(ctx, pfd, comps[len(comps)-1], name)
+	}
+	return t.fail(name, err)
+}
+
+// AddWhiteout writes the OCI whiteout of name, "dir/.wh.base", which
+// deletes name from the layers below. name is clean and relative, as for
+// Add. The entry is an empty regular file, mode 0, owned by 0:0, dated
+// 1970-01-01, so that layers are reproducible.
+func (t *TarWriter) AddWhiteout(name string) error {
+	comps, err := splitName(name)
+	if err != nil {
+		return err
+	}
+	base := comps[len(comps)-1]
+	if strings.HasPrefix(base, whiteoutPrefix) {
+		return t.fail(name, fmt.Errorf("whiteout of a whiteout name: %w", ErrUnrepresentable))
+	}
+	dir, _ := path.Split(name)
+	return t.marker(name, dir+whiteoutPrefix+base)
+}
+
+// AddOpaque writes the OCI opaque whiteout of the directory dir,
+// "dir/.wh..wh..opq", which hides the contents of dir in the layers below;
+// dir "." is the root. It follows the entry of dir itself, written by Add.
+// The entry is like that of AddWhiteout.
+func (t *TarWriter) AddOpaque(dir string) error {
+	if dir == "." {
+		return t.marker(dir, whiteoutOpaque)
+	}
+	if _, err := splitName(dir); err != nil {
+		return err
+	}
+	return t.marker(dir, dir+"/"+whiteoutOpaque)
+}
+
+// marker writes an empty whiteout entry.
+func (t *TarWriter) marker(name, entry string) error {
+	if t.err != nil {
+		return t.err
+	}
+	return t.fail(name, t.header(&tar.Header{Typeflag: tar.TypeReg, Name: entry, Format: tar.FormatPAX}))
+}
+
+// Close writes the end of the archive (two zero blocks), flushes the
+// output and releases the writer's file descriptors. It does not close
+// the underlying writer. Call it even after an error: it then writes
+// nothing and returns the error that broke the stream.
+func (t *TarWriter) Close() error {
+	t.dirs.close()
+	if t.err == errClosed {
+		return nil
+	}
+	if t.err != nil {
+		return t.err
+	}
+	err := t.tw.Close()
+	if err == nil {
+		err = t.bw.Flush()
+	}
+	if err != nil {
+		t.err = fmt.Errorf("write tar end: %w", err)
+		return t.err
+	}
+	t.err = errClosed
+	return nil
+}
+
+// fail names the entry in err and, if the entry was left half-written,
+// makes err sticky.
+func (t *TarWriter) fail(name string, err error) error {
+	if err == nil {
+		return nil
+	}
+	err = fmt.Errorf("tar entry %q: %w", name, err)
+	if t.dirty {
+		t.err = err
+	}
+	return err
+}
+
+// entry writes the entry of base, in the directory pfd, as name, and
+// returns the file's type (its S_IFMT bits).
+func (t *TarWriter) entry(ctx context.Context, pfd int, base, name string) (uint32, error) {
+	if t.opts.Layer && strings.HasPrefix(base, whiteoutPrefix) {
+		return 0, fmt.Errorf("name would read as a whiteout: %w", ErrUnrepresentable)
+	}
+	// An O_PATH fd follows nothing and opens no device; the file is then
+	// read through this fd alone, so it cannot be swapped meanwhile.
+	fd, err := unix.Openat(pfd, base, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return 0, fmt.Errorf("open: %w", err)
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return 0, fmt.Errorf("stat: %w", err)
+	}
+	typ := st.Mode & unix.S_IFMT
+	hdr := &tar.Header{
+		Name:    name,
+		Mode:    int64(st.Mode & 0o7777),
+		Uid:     int(st.Uid),
+		Gid:     int(st.Gid),
+		ModTime: time.Unix(st.Mtim.Sec, 0),
+		Format:  tar.FormatPAX,
+	}
+	switch typ {
+	case unix.S_IFREG:
+		hdr.Typeflag, hdr.Size = tar.TypeReg, st.Size
+	case unix.S_IFDIR:
+		hdr.Typeflag = tar.TypeDir
+		hdr.Name += "/"
+	case unix.S_IFLNK:
+		hdr.Typeflag = tar.TypeSymlink
+		if hdr.Linkname, err = t.readlink(fd); err != nil {
+			return typ, fmt.Errorf("readlink: %w", err)
+		}
+	case unix.S_IFCHR, unix.S_IFBLK:
+		hdr.Typeflag = tar.TypeChar
+		if typ == unix.S_IFBLK {
+			hdr.Typeflag = tar.TypeBlock
+		}
+		hdr.Devmajor, hdr.Devminor = int64(unix.Major(st.Rdev)), int64(unix.Minor(st.Rdev))
+	case unix.S_IFIFO:
+		hdr.Typeflag = tar.TypeFifo
+	case unix.S_IFSOCK:
+		return typ, nil // as Docker does: a socket means nothing in an image
+	default:
+		return typ, fmt.Errorf("unsupported file type %o", typ)
+	}
+
+	id, linked := idOf(&st), typ != unix.S_IFDIR && st.Nlink > 1
+	if first, ok := t.links[id]; ok && linked {
+		hdr.Typeflag, hdr.Linkname, hdr.Size = tar.TypeLink, first, 0
+		return typ, t.header(hdr)
+	}
+	rfd := -1
+	if typ == unix.S_IFREG {
+		// Reopened for reading: the inode that fd names, a regular file.
+		if rfd, err = unix.Open(procFD(fd), unix.O_RDONLY|unix.O_NOCTTY|unix.O_CLOEXEC, 0); err != nil {
+			return typ, fmt.Errorf("open: %w", noProc(err))
+		}
+		defer unix.Close(rfd)
+	}
+	if err := t.xattrs(hdr, fd, rfd); err != nil {
+		return typ, err
+	}
+	if rfd >= 0 && hdr.Size > 0 {
+		err = t.file(ctx, hdr, rfd, &st)
+	} else {
+		err = t.header(hdr)
+	}
+	if linked && (err == nil || errors.Is(err, ErrChanged)) {
+		t.links[id] = name
+	}
+	return typ, err
+}
+
+// header writes the header of an entry without data.
+func (t *TarWriter) header(hdr *tar.Header) error {
+	if err := checkHeader(hdr); err != nil {
+		return err
+	}
+	t.dirty = true
+	if err := t.tw.WriteHeader(hdr); err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	t.dirty = false
+	return nil
+}
+
+// checkHeader refuses headers that a tar stream cannot carry, before any
+// of them is written: archive/tar would fail on them half-way.
+func checkHeader(hdr *tar.Header) error {
+	// The path and linkpath records, counted whether needed or not, and
+	// the record lengths, generously.
+	n := len(hdr.Name) + len(hdr.Linkname) + 64
+	for k, v := range hdr.PAXRecords {
+		if strings.Contains(k, "=") {
+			return fmt.Errorf("xattr %q: name holds '=': %w", strings.TrimPrefix(k, paxXattr), ErrUnrepresentable)
+		}
+		n += len(k) + len(v) + 16
+	}
+	if n > maxPAXHeader-512 {
+		return fmt.Errorf("headers of %d bytes, over %d: %w", n, maxPAXHeader, ErrUnrepresentable)
+	}
+	return nil
+}
+
+// readlink returns the target of the symlink that the O_PATH fd names.
+func (t *TarWriter) readlink(fd int) (string, error) {
+	if t.linkbuf == nil {
+		t.linkbuf = make([]byte, unix.PathMax)
+	}
+	for {
+		n, err := unix.Readlinkat(fd, "", t.linkbuf)
+		if err != nil {
+			return "", err
+		}
+		if n < len(t.linkbuf) {
+			return string(t.linkbuf[:n]), nil
+		}
+		t.linkbuf = make([]byte, 2*len(t.linkbuf)) // perhaps cut: grow
+	}
+}
+
+// privateXattr reports whether an xattr must not leave the host:
+// overlayfs's own and the SELinux label, which mean nothing elsewhere.
+func privateXattr(name string) bool {
+	return strings.HasPrefix(name, "trusted.overlay.") || strings.HasPrefix(name, "user.overlay.") ||
+		name == "security.selinux"
+}
+
+// xattrs adds the file's xattrs to hdr as SCHILY.xattr records. They are
+// read through rfd if it is open, else through the O_PATH fd by its
+// /proc/self/fd link, which names the file itself, even a symlink.
+func (t *TarWriter) xattrs(hdr *tar.Header, fd, rfd int) error {
+	var proc string
+	if rfd < 0 {
+		proc = procFD(fd)
+	}
+	list := func(b []byte) (int, error) {
+		if rfd >= 0 {
+			return unix.Flistxattr(rfd, b)
+		}
+		return unix.Listxattr(proc, b)
+	}
+	get := func(name string, b []byte) (int, error) {
+		if rfd >= 0 {
+			return unix.Fgetxattr(rfd, name, b)
+		}
+		return unix.Getxattr(proc, name, b)
+	}
+	if t.xbuf == nil {
+		t.xbuf, t.vbuf = make([]byte, xattrBuffer), make([]byte, xattrBuffer)
+	}
+	n, err := sizedCall(&t.xbuf, list)
+	switch {
+	case err == unix.ENOTSUP:
+		return nil
+	case err != nil:
+		return fmt.Errorf("list xattrs: %w", noProc(err))
+	case n == 0:
+		return nil
+	}
+	for _, name := range strings.Split(string(t.xbuf[:n]), "\x00") {
+		if name == "" || privateXattr(name) {
+			continue
+		}
+		m, err := sizedCall(&t.vbuf, func(b []byte) (int, error) { return get(name, b) })
+		switch {
+		case err == unix.ENODATA:
+			continue // removed since listed
+		case err != nil:
+			return fmt.Errorf("get xattr %q: %w", name, err)
+		}
+		if hdr.PAXRecords == nil {
+			hdr.PAXRecords = map[string]string{}
+		}
+		hdr.PAXRecords[paxXattr+name] = string(t.vbuf[:m])
+	}
+	return nil
+}
+
+// sizedCall calls an xattr call with *buf, growing it while it is too small.
+func sizedCall(buf *[]byte, call func([]byte) (int, error)) (int, error) {
+	for {
+		n, err := call(*buf)
+		if err != unix.ERANGE {
+			return n, err
+		}
+		size, err := call(nil)
+		if err != nil {
+			return 0, err
+		}
+		*buf = make([]byte, max(2*len(*buf), size))
+	}
+}
+
+func procFD(fd int) string { return "/proc/self/fd/" + strconv.Itoa(fd) }
+
+// noProc tells a missing /proc from a missing file: a file open by fd can
+// always be reached through /proc/self/fd, even once unlinked.
+func noProc(err error) error {
+	if err == unix.ENOENT {
+		return errNoProc
+	}
+	return err
+}
+
+// file writes a regular file of at least one byte, read from fd, whose
+// stat was st. A file with holes becomes a sparse entry.
+//
+// A file that changes size meanwhile still gets exactly the size of its
+// header: zeros past a premature end, nothing past the announced size.
+// Then, if its size, modification or change time moved, file returns an
+// error wrapping ErrChanged, once the entry is complete.
+func (t *TarWriter) file(ctx context.Context, hdr *tar.Header, fd int, st *unix.Stat_t) error {
+	if err := checkHeader(hdr); err != nil {
+		return err
+	}
+	var short bool
+	if frags := t.scan(fd, st); frags != nil {
+		var err error
+		if short, err = t.sparse(ctx, hdr, fd, frags); err != nil {
+			return err
+		}
+	} else {
+		t.dirty = true
+		if err := t.tw.WriteHeader(hdr); err != nil {
+			return fmt.Errorf("write: %w", err)
+		}
+		var err error
+		if short, err = t.copyRange(ctx, t.tw, fd, 0, hdr.Size); err != nil {
+			return err
+		}
+		t.dirty = false
+	}
+	var now unix.Stat_t
+	if err := unix.Fstat(fd, &now); err != nil {
+		return fmt.Errorf("stat: %w", err)
+	}
+	if short || now.Size != st.Size || now.Mtim != st.Mtim || now.Ctim != st.Ctim {
+		return fmt.Errorf("changed while being read: %w", ErrChanged)
+	}
+	return nil
+}
+
+// copyRange writes n bytes of fd from off to w, zeros past its end.
+func (t *TarWriter) copyRange(ctx context.Context, w io.Writer, fd int, off, n int64) (short bool, err error) {
+	if t.buf == nil {
+		t.buf = make([]byte, copyBuffer)
+	}
+	for n > 0 {
+		if err := ctx.Err(); err != nil {
+			return short, err
+		}
+		b := t.buf[:min(n, int64(len(t.buf)))]
+		m := 0
+		if !short {
+			if m, err = preadFull(fd, b, off); err != nil {
+				return short, fmt.Errorf("read: %w", err)
+			}
+			short = m < len(b)
+		}
+		clear(b[m:])
+		if _, err := w.Write(b); err != nil {
+			return short, fmt.Errorf("write: %w", err)
+		}
+		off, n = off+int64(len(b)), n-int64(len(b))
+	}
+	return short, nil
+}
+
+// preadFull reads len(b) bytes at off, fewer at the end of the file.
+func preadFull(fd int, b []byte, off int64) (int, error) {
+	total := 0
+	for total < len(b) {
+		n, err := unix.Pread(fd, b[total:], off+int64(total))
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return total, err
+		}
+		if n == 0 {
+			break
+		}
+		total += n
+	}
+	return total, nil
+}
+
+// A fragment is a run of data in a sparse file.
+type fragment struct{ off, len int64 }
+
+// scan returns the data fragments of a regular file with holes, found with
+// SEEK_DATA and SEEK_HOLE, followed by the empty fragment at its size that
+// GNU tar writes (and needs, to extend a file that ends with a hole). It
+// returns nil for a file without holes, or with too many to map (such a
+// file is written whole).
+func (t *TarWriter) scan(fd int, st *unix.Stat_t) []fragment {
+	size := st.Size
+	if st.Blocks*512 >= size {
+		return nil // every byte has a block: no holes
+	}
+	frags := t.frags[:0]
+	mapLen := 0
+	for off := int64(0); off < size; {
+		data, err := unix.Seek(fd, off, unix.SEEK_DATA)
+		if err == unix.ENXIO || err == nil && data >= size {
+			break // only a hole from off on
+		}
+		if err != nil {
+			return nil
+		}
+		hole, err := unix.Seek(fd, data, unix.SEEK_HOLE)
+		if err != nil {
+			return nil
+		}
+		hole = min(hole, size)
+		frags = append(frags, fragment{data, hole - data})
+		// The count and the last, empty fragment take at most 64 bytes.
+		if mapLen += decimalLen(data) + decimalLen(hole-data) + 2; mapLen > maxSparseMap-64 {
+			return nil
+		}
+		off = hole
+	}
+	t.frags = frags
+	if len(frags) == 1 && frags[0] == (fragment{0, size}) {
+		return nil
+	}
+	return append(frags, fragment{size, 0})
+}
+
+// sparse writes a sparse entry in the PAX format 1.0 of GNU tar: a PAX
+// header with the GNU.sparse.* records, then a ustar header whose data is
+// the sparse map (the number of fragments, then the offset and length of
+// each, in decimal lines, padded to a block) followed by the fragments'
+// data. archive/tar writes no sparse files (it drops GNU.sparse.* records),
+// so this entry's headers are made here, and written to the same buffered
+// output once archive/tar has flushed the padding of the entry before.
+func (t *TarWriter) sparse(ctx context.Context, hdr *tar.Header, fd int, frags []fragment) (short bool, err error) {
+	m := strconv.AppendInt(t.buf[:0], int64(len(frags)), 10)
+	m = append(m, '\n')
+	var data int64
+	for _, f := range frags {
+		m = strconv.AppendInt(m, f.off, 10)
+		m = append(m, '\n')
+		m = strconv.AppendInt(m, f.len, 10)
+		m = append(m, '\n')
+		data += f.len
+	}
+	m = append(m, zeroBlock[:blockPad(int64(len(m)))]...)
+
+	t.dirty = true
+	if err := t.tw.Flush(); err != nil {
+		return false, fmt.Errorf("write: %w", err)
+	}
+	if err := t.sparseHeaders(hdr, int64(len(m))+data); err != nil {
+		return false, fmt.Errorf("write: %w", err)
+	}
+	if _, err := t.bw.Write(m); err != nil { // m is in t.buf: write it before copying
+		return false, fmt.Errorf("write: %w", err)
+	}
+	for _, f := range frags {
+		s, err := t.copyRange(ctx, t.bw, fd, f.off, f.len)
+		if err != nil {
+			return short, err
+		}
+		short = short || s
+	}
+	if _, err := t.bw.Write(zeroBlock[:blockPad(data)]); err != nil {
+		return short, fmt.Errorf("write: %w", err)
+	}
+	t.dirty = false
+	return short, nil
+}
+
+func blockPad(n int64) int64 { return -n & 511 }
+
+func decimalLen(x int64) int {
+	n := 1
+	for ; x >= 10; x /= 10 {
+		n++
+	}
+	return n
+}
+
+// sparseHeaders writes the PAX and ustar headers of a sparse entry whose
+// data (map and fragments) is size bytes, laid out as archive/tar lays out
+// its own PAX headers.
+func (t *TarWriter) sparseHeaders(hdr *tar.Header, size int64) error {
+	recs := map[string]string{
+		"GNU.sparse.major":    "1",
+		"GNU.sparse.minor":    "0",
+		"GNU.sparse.name":     hdr.Name,
+		"GNU.sparse.realsize": strconv.FormatInt(hdr.Size, 10),
+	}
+	for k, v := range hdr.PAXRecords {
+		recs[k] = v
+	}
+	dir, file := path.Split(hdr.Name)
+	var b ustar
+	b.str(0, 100, path.Join(dir, sparseName, file))
+	b.num(100, 8, hdr.Mode, "", recs)
+	b.num(108, 8, int64(hdr.Uid), "uid", recs)
+	b.num(116, 8, int64(hdr.Gid), "gid", recs)
+	b.num(124, 12, size, "size", recs)
+	b.num(136, 12, hdr.ModTime.Unix(), "mtime", recs)
+	b[156] = tar.TypeReg
+	b.num(329, 8, 0, "", recs) // devmajor
+	b.num(337, 8, 0, "", recs) // devminor
+
+	var pax strings.Builder
+	for _, k := range slices.Sorted(maps.Keys(recs)) {
+		pax.WriteString(paxRecord(k, recs[k]))
+	}
+	var x ustar
+	name := strings.TrimRight(path.Join(dir, paxName, file), "/")
+	x.str(0, 100, name)
+	x.num(100, 8, 0, "", nil)
+	x.num(108, 8, 0, "", nil)
+	x.num(116, 8, 0, "", nil)
+	x.num(124, 12, int64(pax.Len()), "", nil)
+	x.num(136, 12, 0, "", nil)
+	x[156] = tar.TypeXHeader
+	x.finish()
+	b.finish()
+
+	for _, p := range [][]byte{x[:], []byte(pax.String()), zeroBlock[:blockPad(int64(pax.Len()))], b[:]} {
+		if _, err := t.bw.Write(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ustar is a ustar header block being filled.
+type ustar [512]byte
+
+// str sets a string field: its ASCII characters, cut to the field.
+func (b *ustar) str(off, n int, s string) {
+	var a []byte
+	for _, r := range s {
+		if r > 0 && r < 0x80 {
+			a = append(a, byte(r))
+		}
+	}
+	copy(b[off:off+n], a)
+}
+
+// num sets a numeric field in octal, or to 0 with a PAX record key in recs
+// when the value does not fit.
+func (b *ustar) num(off, n int, x int64, key string, recs map[string]string) {
+	if x < 0 || x >= 1<<(3*(n-1)) {
+		recs[key] = strconv.FormatInt(x, 10)
+		x = 0
+	}
+	s := strconv.FormatInt(x, 8)
+	copy(b[off:off+n-1], strings.Repeat("0", n-1-len(s))+s)
+}
+
+// finish sets the magic and the checksum.
+func (b *ustar) finish() {
+	copy(b[257:], "ustar\x0000")
+	copy(b[148:156], "        ")
+	sum := 0
+	for _, c := range b {
+		sum += int(c)
+	}
+	copy(b[148:156], fmt.Sprintf("%06o\x00 ", sum))
+}
+
+// paxRecord formats a PAX record, "%d %s=%s\n" whose length counts itself,
+// as archive/tar does.
+func paxRecord(k, v string) string {
+	size := len(k) + len(v) + 3
+	size += len(strconv.Itoa(size))
+	rec := strconv.Itoa(size) + " " + k + "=" + v + "\n"
+	if len(rec) != size {
+		rec = strconv.Itoa(len(rec)) + " " + k + "=" + v + "\n"
+	}
+	return rec
+}
+
+// splitName returns the components of a clean, relative, non-empty name.
+func splitName(name string) ([]string, error) {
+	if name == "" || name == "." || path.IsAbs(name) || path.Clean(name) != name ||
+		name == ".." || strings.HasPrefix(name, "../") {
+		return nil, fmt.Errorf("tar entry %q: not a clean relative name", name)
+	}
+	return strings.Split(name, "/"), nil
+}
+
+// dirCache opens directories below a root by their names, one openat of
+// one component at a time from the root's fd, never following a symlink.
+// Like walker, it keeps the fds of the last path it opened, so that the
+// entries of one directory cost no lookups, and drops most of them on a
+// deep path (see cacheWindow).
+type dirCache struct {
+	path   string // of the root, as the caller named it
+	root   int    // -1 until a root is opened
+	levels []dirLevel
+}
+
+type dirLevel struct {
+	name string
+	fd   int // -1 once dropped from the cache
+}
+
+// setRoot opens the root directory, unless it is open already.
+func (c *dirCache) setRoot(root string) error {
+	if c.root >= 0 && root == c.path {
+		return nil
+	}
+	c.close()
+	fd, err := unix.Open(root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: root, Err: err}
+	}
+	c.root, c.path = fd, root
+	return nil
+}
+
+// open returns an fd of the directory comps below the root. The fd belongs
+// to the cache and stays valid until the next call.
+func (c *dirCache) open(comps []string) (int, error) {
+	n := 0
+	for n < len(c.levels) && n < len(comps) && c.levels[n].name == comps[n] {
+		n++
+	}
+	for n > 0 && c.levels[n-1].fd < 0 {
+		n--
+	}
+	c.truncate(n)
+	fd := c.root
+	if n > 0 {
+		fd = c.levels[n-1].fd
+	}
+	for i := n; i < len(comps); i++ {
+		next, err := unix.Openat(fd, comps[i], dirFlags, 0)
+		if err != nil {
+			return -1, fmt.Errorf("parent %q: %w", strings.Join(comps[:i+1], "/"), notDir(fd, comps[i], err))
+		}
+		c.levels = append(c.levels, dirLevel{name: comps[i], fd: next})
+		if j := len(c.levels) - 1 - cacheWindow; j >= cacheWindow && j%cacheWindow != 0 && c.levels[j].fd >= 0 {
+			unix.Close(c.levels[j].fd)
+			c.levels[j].fd = -1
+		}
+		fd = next
+	}
+	return fd, nil
+}
+
+// notDir explains why name in dirfd could not be opened as a directory.
+func notDir(dirfd int, name string, err error) error {
+	if err != unix.ENOTDIR && err != unix.ELOOP {
+		return err
+	}
+	var st unix.Stat_t
+	if unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK {
+		return fmt.Errorf("symlink, not followed: %w", ErrUnsafe)
+	}
+	return err
+}
+
+// truncate closes the cached levels from n on.
+func (c *dirCache) truncate(n int) {
+	for _, l := range c.levels[n:] {
+		if l.fd >= 0 {
+			unix.Close(l.fd)
+		}
+	}
+	c.levels = c.levels[:n]
+}
+
+// close releases every fd of the cache, the root's too.
+func (c *dirCache) close() {
+	c.truncate(0)
+	if c.root >= 0 {
+		unix.Close(c.root)
+	}
+	c.root, c.path = -1, ""
+}
