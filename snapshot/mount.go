@@ -27,34 +27,54 @@ type Mount struct {
 // changes: no redirects, no metacopy, no index.
 var overlayOptions = []string{"redirect_dir=off", "metacopy=off", "index=off"}
 
-// Overlay describes an overlay mount of snapshot chainID and its parents. With
-// upper and work empty the mount is read-only; otherwise they are the container's
-// writable layer (absolute paths on the store's filesystem).
-func (s *Store) Overlay(chainID digest.Digest, upper, work string) (Mount, error) {
-	chain, err := s.Chain(chainID)
-	if err != nil {
-		return Mount{}, err
+// Layers says what an overlay mount stacks over a snapshot chain.
+type Layers struct {
+	// Top are directories stacked above the chain, topmost first: a
+	// container's init layer (its mount points), or for a view of a container,
+	// its upper directory. Absolute paths.
+	Top []string
+	// Upper and Work are the writable layer (absolute paths on the store's
+	// filesystem); empty for a read-only mount.
+	Upper, Work string
+}
+
+// Overlay describes an overlay mount of snapshot chainID and its parents, with
+// l over them. chainID may be empty (an image with no layer) when l.Top is not.
+// A read-only mount of a single snapshot is a read-only bind mount.
+func (s *Store) Overlay(chainID digest.Digest, l Layers) (Mount, error) {
+	var chain []Info
+	if chainID != "" {
+		var err error
+		if chain, err = s.Chain(chainID); err != nil {
+			return Mount{}, err
+		}
 	}
-	lowers := make([]string, len(chain))
-	for i, info := range chain {
-		lowers[i] = "l/" + shortID(info.ChainID)
-		if _, err := os.Stat(s.root + "/" + lowers[i]); err != nil {
+	lowers := append([]string{}, l.Top...)
+	for _, info := range chain {
+		link := "l/" + shortID(info.ChainID)
+		if _, err := os.Stat(s.root + "/" + link); err != nil {
 			// A Commit killed between link and rename, then pruned: make the link again.
-			if err := os.Symlink("../"+info.ChainID.Encoded()+"/fs", s.root+"/"+lowers[i]); err != nil && !errors.Is(err, os.ErrExist) {
+			if err := os.Symlink("../"+info.ChainID.Encoded()+"/fs", s.root+"/"+link); err != nil && !errors.Is(err, os.ErrExist) {
 				return Mount{}, err
 			}
 		}
+		lowers = append(lowers, link)
 	}
-	if upper == "" && len(lowers) == 1 {
+	switch {
+	case len(lowers) == 0:
+		return Mount{}, fmt.Errorf("overlay: no layer to mount")
+	case l.Upper == "" && len(lowers) == 1 && len(chain) == 1:
 		return Mount{Type: "bind", Source: s.FS(chainID), Options: []string{"rbind", "ro"}}, nil
+	case l.Upper == "" && len(lowers) == 1:
+		return Mount{Type: "bind", Source: lowers[0], Options: []string{"rbind", "ro"}}, nil
 	}
 	opts := append([]string{"lowerdir=" + strings.Join(lowers, ":")}, overlayOptions...)
-	if upper != "" {
-		opts = append(opts, "upperdir="+upper, "workdir="+work)
+	if l.Upper != "" {
+		opts = append(opts, "upperdir="+l.Upper, "workdir="+l.Work)
 	}
 	m := Mount{Type: "overlay", Source: "overlay", Options: opts, Dir: s.root}
 	if n := len(strings.Join(m.Options, ",")); n >= os.Getpagesize() {
-		return Mount{}, fmt.Errorf("overlay of %s: %d layers need %d bytes of mount options, over the kernel's limit", chainID, len(chain), n)
+		return Mount{}, fmt.Errorf("overlay of %s: %d layers need %d bytes of mount options, over the kernel's limit", chainID, len(lowers), n)
 	}
 	return m, nil
 }
@@ -137,7 +157,14 @@ func Unmount(target string) error {
 // View mounts snapshot chainID read-only on a temporary directory, calls fn with
 // it, and always unmounts.
 func (s *Store) View(ctx context.Context, chainID digest.Digest, fn func(root string) error) (err error) {
-	m, err := s.Overlay(chainID, "", "")
+	return s.ViewOf(ctx, chainID, nil, fn)
+}
+
+// ViewOf mounts snapshot chainID with the directories top above it (topmost
+// first) read-only on a temporary directory, calls fn with it, and always
+// unmounts.
+func (s *Store) ViewOf(ctx context.Context, chainID digest.Digest, top []string, fn func(root string) error) (err error) {
+	m, err := s.Overlay(chainID, Layers{Top: top})
 	if err != nil {
 		return err
 	}

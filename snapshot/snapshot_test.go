@@ -116,7 +116,7 @@ func TestOverlayOfDeepStack(t *testing.T) {
 		commit(t, s, l, chain, parent)
 		parent = chain
 	}
-	m, err := s.Overlay(parent, "", "")
+	m, err := s.Overlay(parent, Layers{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,6 +31,30 @@ func Shared(ctx context.Context, path string) (*Lock, error) {
 	return lock(ctx, path, unix.LOCK_SH)
 }
 
+// TryExclusive takes an exclusive lock on path (created if missing) if no one
+// holds a lock on it; ok is false when someone does.
+func TryExclusive(path string) (l *Lock, ok bool, err error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, false, err
+	}
+	for {
+		err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	switch err {
+	case nil:
+		return &Lock{f: f}, true, nil
+	case unix.EWOULDBLOCK:
+		f.Close()
+		return nil, false, nil
+	}
+	f.Close()
+	return nil, false, fmt.Errorf("lock %s: %w", path, err)
+}
+
 func lock(ctx context.Context, path string, how int) (*Lock, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, err
