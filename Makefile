@@ -6,8 +6,9 @@ export GOTOOLCHAIN ?= auto
 
 .PHONY: build test demo bench deps clean
 
+# seccomp: libcontainer applies the default seccomp profile (needs libseccomp-dev).
 build:
-	$(GO) build -o $(BIN) ./cmd/cairn
+	$(GO) build -tags seccomp -o $(BIN) ./cmd/cairn
 
 deps:
 	hack/install-deps
@@ -16,7 +17,7 @@ deps:
 test:
 	hack/test
 
-# Builds cairn, makes a busybox image from Debian's busybox-static and shows it.
+# Builds cairn, makes a busybox image from Debian's busybox-static and runs it.
 demo:
 	hack/demo
 

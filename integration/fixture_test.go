@@ -64,6 +64,12 @@ type fixtureImage struct {
 	Names  []string
 	Layers [][]byte // uncompressed layer tars, bottom first
 	Cmd    []string
+	// The rest of the image's config.
+	Entrypoint, Env  []string
+	WorkingDir, User string
+	StopSignal       string
+	Volumes          []string
+	Labels           map[string]string
 }
 
 // config returns the image's config JSON and its digest.
@@ -73,6 +79,15 @@ func (f fixtureImage) config() ([]byte, digest.Digest) {
 	c.Created = &created
 	c.Architecture, c.OS = runtime.GOARCH, "linux"
 	c.Config.Cmd = f.Cmd
+	c.Config.Entrypoint, c.Config.Env = f.Entrypoint, f.Env
+	c.Config.WorkingDir, c.Config.User, c.Config.StopSignal = f.WorkingDir, f.User, f.StopSignal
+	c.Config.Labels = f.Labels
+	for _, v := range f.Volumes {
+		if c.Config.Volumes == nil {
+			c.Config.Volumes = map[string]struct{}{}
+		}
+		c.Config.Volumes[v] = struct{}{}
+	}
 	c.RootFS.Type = "layers"
 	for i, l := range f.Layers {
 		c.RootFS.DiffIDs = append(c.RootFS.DiffIDs, digest.FromBytes(l))

@@ -4,6 +4,8 @@ package integration
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -36,13 +38,56 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	cairnBin = filepath.Join(dir, "cairn")
-	build := exec.Command("go", "build", "-o", cairnBin, "../cmd/cairn")
+	build := exec.Command("go", "build", "-tags", "seccomp", "-o", cairnBin, "../cmd/cairn")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "integration: build cairn:", err)
 		return 1
 	}
-	return m.Run()
+	before := leftovers()
+	code := m.Run()
+	// What the tests' containers may leave behind: mounts and cgroups.
+	if leaked := subtract(leftovers(), before); len(leaked) > 0 {
+		fmt.Fprintf(os.Stderr, "integration: the tests left behind:\n  %s\n", strings.Join(leaked, "\n  "))
+		if code == 0 {
+			code = 1
+		}
+	}
+	return code
+}
+
+// leftovers lists the overlay mounts and the containers' cgroup directories
+// on this machine.
+func leftovers() []string {
+	var out []string
+	b, _ := os.ReadFile("/proc/self/mounts")
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 2 && (f[2] == "overlay" || strings.Contains(f[1], "/cairn/containers/")) {
+			out = append(out, "mount "+f[1])
+		}
+	}
+	dirs, _ := filepath.Glob("/sys/fs/cgroup/*/cairn/*")
+	for _, d := range dirs {
+		if st, err := os.Stat(d); err == nil && st.IsDir() {
+			out = append(out, "cgroup "+d)
+		}
+	}
+	return out
+}
+
+func subtract(a, b []string) []string {
+	seen := map[string]bool{}
+	for _, x := range b {
+		seen[x] = true
+	}
+	var out []string
+	for _, x := range a {
+		if !seen[x] {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 // result is what one cairn command did.
@@ -59,7 +104,31 @@ type store struct {
 
 func newStore(t testing.TB) *store {
 	t.Helper()
-	return &store{t: t, root: filepath.Join(t.TempDir(), "cairn")}
+	s := &store{t: t, root: filepath.Join(t.TempDir(), "cairn")}
+	t.Cleanup(s.cleanup)
+	return s
+}
+
+// cleanup removes the containers a test left (a failed one, most often), and
+// the store's runtime state directory (see runDir in cmd/cairn).
+func (s *store) cleanup() {
+	if _, err := os.Stat(s.root); err != nil {
+		return
+	}
+	ids := strings.Fields(s.run(nil, "ps", "-aq", "--no-trunc").Stdout)
+	if len(ids) > 0 {
+		if r := s.run(nil, append([]string{"rm", "-f", "-v"}, ids...)...); r.Code != 0 {
+			s.t.Errorf("cleanup: rm -f: %s", r.Stderr)
+		}
+	}
+	sum := sha256.Sum256([]byte(s.root))
+	os.RemoveAll(filepath.Join("/run/cairn", hex.EncodeToString(sum[:8])))
+}
+
+// busybox imports the busybox rootfs into the store, as image "busybox".
+func (s *store) busybox() {
+	s.t.Helper()
+	s.ok("import", busyboxRootfs(s.t), "busybox")
 }
 
 // run runs cairn on the store, bounded in time, with stdin from in (may be nil).

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -234,7 +233,7 @@ func runRmi(cliContext *cli.Context) error {
 	var errs []string
 	deleted := false
 	for _, ref := range cliContext.Args().Slice() {
-		res, err := s.images.Remove(cliContext.Context, ref, cliContext.Bool("force"), nil)
+		res, err := s.images.Remove(cliContext.Context, ref, cliContext.Bool("force"), s.imageInUse)
 		if err != nil {
 			errs = append(errs, err.Error())
 			continue
@@ -256,14 +255,6 @@ func runRmi(cliContext *cli.Context) error {
 		return errors.New(strings.Join(errs, "\nError: "))
 	}
 	return nil
-}
-
-// prune removes the blobs and snapshots no image uses any more.
-func (s *stores) prune(ctx context.Context) error {
-	return s.images.Prune(ctx, func(ctx context.Context, chains map[digest.Digest]bool) error {
-		_, err := s.snapshots.Prune(ctx, chains)
-		return err
-	})
 }
 
 func historyCommand() *cli.Command {

@@ -10,8 +10,17 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/cairn-runtime/cairn/runtime"
 	"github.com/urfave/cli/v2"
 )
+
+func init() {
+	// libcontainer re-executes cairn as a container's init ("cairn init"):
+	// that must be dispatched before anything else runs.
+	if runtime.IsInit() {
+		runtime.Init()
+	}
+}
 
 // Exit codes, as Docker's CLI has them.
 const (
@@ -27,6 +36,8 @@ func main() {
 }
 
 func newApp() *cli.App {
+	// --help only: -h is run's --hostname, as in Docker.
+	cli.HelpFlag = &cli.BoolFlag{Name: "help", Usage: "show help"}
 	app := &cli.App{
 		Name:                 "cairn",
 		Usage:                "a daemonless container runtime with docker commit at its heart",
@@ -45,6 +56,21 @@ func newApp() *cli.App {
 			importCommand(),
 			loadCommand(),
 			saveCommand(),
+			runCommand(),
+			createCommand(),
+			startCommand(),
+			stopCommand(),
+			restartCommand(),
+			killCommand(),
+			waitCommand(),
+			rmCommand(),
+			psCommand(),
+			inspectCommand(),
+			logsCommand(),
+			execCommand(),
+			exportCommand(),
+			volumeCommand(),
+			monitorCommand(),
 		},
 		CommandNotFound: func(cliContext *cli.Context, name string) {
 			fmt.Fprintf(os.Stderr, "cairn: '%s' is not a cairn command.\nSee 'cairn --help'\n", name)

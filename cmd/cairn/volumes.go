@@ -1,0 +1,159 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+)
+
+type volumeRow struct{ Driver, Name, Mountpoint, Scope, Labels string }
+
+var volumeHeaders = map[string]string{"Driver": "DRIVER", "Name": "VOLUME NAME", "Mountpoint": "MOUNTPOINT", "Scope": "SCOPE", "Labels": "LABELS"}
+
+func volumeCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "volume",
+		Usage: "Manage volumes",
+		Subcommands: []*cli.Command{
+			{
+				Name: "create", Usage: "Create a volume", ArgsUsage: "[VOLUME]",
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "name", Usage: "specify volume name"},
+					&cli.StringSliceFlag{Name: "label", Usage: "set metadata for a volume"},
+				},
+				Action: func(cliContext *cli.Context) error {
+					if cliContext.NArg() > 1 {
+						return argsError(cliContext, "at most 1 argument")
+					}
+					name := cliContext.Args().First()
+					if n := cliContext.String("name"); n != "" {
+						if name != "" && name != n {
+							return usage("conflicting options: either specify --name or provide positional arg, not both")
+						}
+						name = n
+					}
+					var labels map[string]string
+					for _, l := range cliContext.StringSlice("label") {
+						k, v, _ := strings.Cut(l, "=")
+						if labels == nil {
+							labels = map[string]string{}
+						}
+						labels[k] = v
+					}
+					s, err := openStores(cliContext)
+					if err != nil {
+						return err
+					}
+					v, err := s.containers.VolumeCreate(cliContext.Context, name, labels)
+					if err != nil {
+						return err
+					}
+					fmt.Fprintln(cliContext.App.Writer, v.Name)
+					return nil
+				},
+			},
+			{
+				Name: "ls", Aliases: []string{"list"}, Usage: "List volumes",
+				Flags: []cli.Flag{
+					&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "only display volume names"},
+					&cli.StringFlag{Name: "format", Usage: "format output using a Go template"},
+				},
+				Action: func(cliContext *cli.Context) error {
+					s, err := openStores(cliContext)
+					if err != nil {
+						return err
+					}
+					vols, err := s.containers.Volumes()
+					if err != nil {
+						return err
+					}
+					var rows []any
+					for _, v := range vols {
+						var labels []string
+						for k, val := range v.Labels {
+							labels = append(labels, k+"="+val)
+						}
+						rows = append(rows, volumeRow{Driver: v.Driver, Name: v.Name, Mountpoint: v.Mountpoint, Scope: v.Scope, Labels: strings.Join(labels, ",")})
+					}
+					format := cliContext.String("format")
+					switch {
+					case cliContext.Bool("quiet"):
+						format = "{{.Name}}"
+					case format == "":
+						format = "table {{.Driver}}\t{{.Name}}"
+					}
+					return table{w: cliContext.App.Writer, format: format, headers: volumeHeaders}.write(rows)
+				},
+			},
+			{
+				Name: "inspect", Usage: "Display detailed information on one or more volumes", ArgsUsage: "VOLUME [VOLUME...]",
+				Flags: []cli.Flag{&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Usage: "format output using a Go template"}},
+				Action: func(cliContext *cli.Context) error {
+					if cliContext.NArg() < 1 {
+						return argsError(cliContext, "at least 1 argument")
+					}
+					s, err := openStores(cliContext)
+					if err != nil {
+						return err
+					}
+					var out []any
+					var errs []string
+					for _, name := range cliContext.Args().Slice() {
+						v, err := s.containers.VolumeInspect(name)
+						if err != nil {
+							errs = append(errs, err.Error())
+							continue
+						}
+						out = append(out, v)
+					}
+					if err := printInspect(cliContext, out); err != nil {
+						return err
+					}
+					if len(errs) > 0 {
+						return errors.New(strings.Join(errs, "\nError: "))
+					}
+					return nil
+				},
+			},
+			{
+				Name: "rm", Aliases: []string{"remove"}, Usage: "Remove one or more volumes", ArgsUsage: "VOLUME [VOLUME...]",
+				Flags: []cli.Flag{&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "do not fail for a volume that does not exist"}},
+				Action: func(cliContext *cli.Context) error {
+					if cliContext.NArg() < 1 {
+						return argsError(cliContext, "at least 1 argument")
+					}
+					s, err := openStores(cliContext)
+					if err != nil {
+						return err
+					}
+					return eachContainer(cliContext, func(name string) error {
+						return s.containers.VolumeRemove(cliContext.Context, name, cliContext.Bool("force"))
+					})
+				},
+			},
+			{
+				Name: "prune", Usage: "Remove unused anonymous volumes (all unused volumes with -a)",
+				Flags: []cli.Flag{
+					&cli.BoolFlag{Name: "all", Aliases: []string{"a"}, Usage: "remove all unused volumes, not just anonymous ones"},
+					&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "do not prompt for confirmation (cairn never prompts)"},
+				},
+				Action: func(cliContext *cli.Context) error {
+					s, err := openStores(cliContext)
+					if err != nil {
+						return err
+					}
+					removed, err := s.containers.VolumePrune(cliContext.Context, cliContext.Bool("all"))
+					if len(removed) > 0 {
+						fmt.Fprintln(cliContext.App.Writer, "Deleted Volumes:")
+						for _, n := range removed {
+							fmt.Fprintln(cliContext.App.Writer, n)
+						}
+					}
+					return err
+				},
+			},
+		},
+	}
+}

@@ -1,0 +1,241 @@
+package integration
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// traces lists what the containers of store s hold on this machine: their
+// mounts, cgroup directories and libcontainer state.
+func (s *store) traces() []string {
+	s.t.Helper()
+	var out []string
+	mounts, _ := os.ReadFile("/proc/self/mounts")
+	for _, line := range strings.Split(string(mounts), "\n") {
+		if f := strings.Fields(line); len(f) > 1 && strings.HasPrefix(f[1], s.root) {
+			out = append(out, "mount "+f[1])
+		}
+	}
+	entries, _ := os.ReadDir(filepath.Join(s.root, "containers"))
+	for _, e := range entries {
+		dirs, _ := filepath.Glob("/sys/fs/cgroup/*/cairn/" + e.Name())
+		for _, d := range dirs {
+			out = append(out, "cgroup "+d)
+		}
+	}
+	sum := sha256.Sum256([]byte(s.root))
+	state, _ := os.ReadDir(filepath.Join("/run/cairn", hex.EncodeToString(sum[:8]), "libcontainer"))
+	for _, e := range state {
+		out = append(out, "state "+e.Name())
+	}
+	return out
+}
+
+// processesOf returns the pids of processes whose command line contains all of words.
+func processesOf(words ...string) []int {
+	var pids []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		cmd := strings.ReplaceAll(string(b), "\x00", " ")
+		match := true
+		for _, w := range words {
+			match = match && strings.Contains(cmd, w)
+		}
+		if match {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// The CLI of a foreground run killed with SIGKILL: the container runs on, as
+// Docker's does when its client dies; ps tells the truth, and rm -f cleans up
+// everything.
+func TestForegroundCLIKilled(t *testing.T) {
+	s := newStore(t)
+	s.busybox()
+	bg := s.start("run", "--name", "orphan", "busybox", "sh", "-c", "echo up; sleep 1000")
+	waitFor(t, 10*time.Second, "the container to start", func() bool { return strings.Contains(bg.stdout.String(), "up") })
+	bg.cmd.Process.Kill()
+	bg.wait(t, 10*time.Second)
+	if st := s.status("orphan"); st != "running" {
+		t.Fatalf("a container whose CLI was killed, still running, is %s", st)
+	}
+	if out := s.ok("exec", "orphan", "echo", "alive"); out != "alive\n" {
+		t.Fatalf("exec into the orphan: %q", out)
+	}
+	s.ok("rm", "-f", "orphan")
+	if tr := s.traces(); len(tr) > 0 {
+		t.Fatalf("rm -f left: %v", tr)
+	}
+}
+
+// The monitor of a detached container killed with SIGKILL: ps says running
+// while the processes live, and exited (its code lost) once they are gone;
+// stop and rm work, and nothing is left.
+func TestMonitorKilled(t *testing.T) {
+	s := newStore(t)
+	s.busybox()
+	id := strings.TrimSpace(s.ok("run", "-d", "--name", "lost", "busybox", "sleep", "1000"))
+	mons := processesOf(monitorName, id)
+	if len(mons) != 1 {
+		t.Fatalf("monitors of %s: %v", id, mons)
+	}
+	syscall.Kill(mons[0], syscall.SIGKILL)
+	waitFor(t, 10*time.Second, "the monitor to die", func() bool { return len(processesOf(monitorName, id)) == 0 })
+	if st := s.status("lost"); st != "running" {
+		t.Fatalf("with its monitor killed and its process alive, the container is %s", st)
+	}
+	s.ok("stop", "-t", "0", "lost")
+	v := s.inspect("lost")["State"].(map[string]any)
+	if v["Status"] != "exited" || v["ExitCode"].(float64) != 255 || !strings.Contains(v["Error"].(string), "exit code is lost") {
+		t.Fatalf("state after stop: %v", v)
+	}
+	if tr := s.traces(); len(tr) > 0 {
+		t.Fatalf("an exited container holds: %v", tr)
+	}
+	// It starts again, with a monitor of its own.
+	s.ok("start", "lost")
+	if st := s.status("lost"); st != "running" {
+		t.Fatalf("restarted: %s", st)
+	}
+	s.ok("rm", "-f", "lost")
+	if tr := s.traces(); len(tr) > 0 {
+		t.Fatalf("rm -f left: %v", tr)
+	}
+}
+
+const monitorName = "container-monitor"
+
+// SIGKILL of `run`, `run -d` and of the monitor at random moments: whatever
+// was cut short, ps tells a consistent story and rm -f cleans up everything.
+func TestKilledAtAnyMoment(t *testing.T) {
+	s := newStore(t)
+	s.busybox()
+	const rounds = 12
+	for i := 0; i < rounds; i++ {
+		var args []string
+		switch i % 3 {
+		case 0:
+			args = []string{"run", "--name", fmt.Sprint("fg", i), "busybox", "sleep", "1000"}
+		case 1, 2:
+			args = []string{"run", "-d", "--name", fmt.Sprint("bg", i), "busybox", "sleep", "1000"}
+		}
+		bg := s.start(args...)
+		delay := time.Duration(i*10) * time.Millisecond // across the start, from the CLI to the container
+		time.Sleep(delay)
+		if i%3 == 2 {
+			// The monitor rather than the CLI, as soon as it shows.
+			deadline := time.Now().Add(delay + 50*time.Millisecond)
+			for time.Now().Before(deadline) {
+				if pids := processesOf(monitorName, s.root); len(pids) > 0 {
+					syscall.Kill(pids[0], syscall.SIGKILL)
+					break
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}
+		bg.cmd.Process.Kill()
+		bg.wait(t, 30*time.Second)
+	}
+	// Every container is in a state that its processes agree with.
+	out := s.ok("ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.State}}")
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if line == "" {
+			continue
+		}
+		f := strings.Fields(line)
+		id, state := f[0], f[1]
+		switch state {
+		case "running":
+			if r := s.run(nil, "exec", id, "true"); r.Code != 0 {
+				t.Errorf("%s is said to run, but exec into it fails: %s", id[:12], r.Stderr)
+			}
+		case "exited", "created":
+			if r := s.run(nil, "exec", id, "true"); r.Code == 0 {
+				t.Errorf("%s is said to be %s, but exec into it works", id[:12], state)
+			}
+		default:
+			t.Errorf("%s: state %q", id[:12], state)
+		}
+	}
+	ids := strings.Fields(s.ok("ps", "-aq", "--no-trunc"))
+	if len(ids) > 0 {
+		s.ok(append([]string{"rm", "-f"}, ids...)...)
+	}
+	if tr := s.traces(); len(tr) > 0 {
+		t.Fatalf("rm -f left: %v", tr)
+	}
+	if out := s.ok("ps", "-aq"); out != "" {
+		t.Fatalf("containers left: %q", out)
+	}
+}
+
+// Twenty `run --rm` at once on one store all succeed; names stay unique.
+func TestConcurrentRuns(t *testing.T) {
+	s := newStore(t)
+	s.busybox()
+	var wg sync.WaitGroup
+	results := make([]result, 20)
+	for i := range results {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = s.run(nil, "run", "--rm", "busybox", "sh", "-c", fmt.Sprintf("echo %d > /tmp/me; cat /tmp/me", i))
+		}()
+	}
+	wg.Wait()
+	for i, r := range results {
+		if r.Code != 0 || r.Stdout != fmt.Sprintf("%d\n", i) {
+			t.Errorf("run %d: %+v", i, r)
+		}
+	}
+	if out := s.ok("ps", "-aq"); out != "" {
+		t.Fatalf("--rm left containers: %q", out)
+	}
+
+	var ok, conflict int
+	var mu sync.Mutex
+	for i := 0; i < 6; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := s.run(nil, "run", "--name", "only-one", "busybox", "true")
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case r.Code == 0:
+				ok++
+			case r.Code == 125 && strings.Contains(r.Stderr, `The container name "/only-one" is already in use`):
+				conflict++
+			default:
+				t.Errorf("run --name only-one: %+v", r)
+			}
+		}()
+	}
+	wg.Wait()
+	if ok != 1 || conflict != 5 {
+		t.Fatalf("six runs of one name: %d succeeded, %d conflicted; want 1 and 5", ok, conflict)
+	}
+	s.ok("rm", "only-one")
+	if tr := s.traces(); len(tr) > 0 {
+		t.Fatalf("left: %v", tr)
+	}
+}

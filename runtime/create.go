@@ -1,0 +1,313 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/cairn-runtime/cairn/image"
+	"github.com/cairn-runtime/cairn/internal/lockfile"
+	"github.com/opencontainers/go-digest"
+)
+
+// CreateOptions are what `cairn run` and `cairn create` say of a new container.
+type CreateOptions struct {
+	Name  string // empty: a generated adjective_surname
+	Image string // as the user named it
+	// Entrypoint is --entrypoint: nil keeps the image's; a value replaces it
+	// and clears the image's CMD; [""] clears both.
+	Entrypoint []string
+	Args       []string // the words after the image: they replace its CMD
+	Env        []string // -e and --env-file: KEY=VALUE, or KEY for the host's value
+	Labels     map[string]string
+	WorkingDir string
+	User       string
+	Hostname   string
+	Tty        bool
+	OpenStdin  bool
+	Volumes    []string // -v as given
+	Host       HostConfig
+}
+
+// DefaultPath is the PATH a container gets when its image sets none, as Docker's.
+const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// Command returns the process Docker would start for an image config and the
+// options of `run`: ENTRYPOINT followed by CMD; the words after the image
+// replace CMD; --entrypoint replaces ENTRYPOINT and clears CMD.
+func Command(entrypoint, cmd, flagEntrypoint, args []string) (ep, cm []string) {
+	ep, cm = entrypoint, cmd
+	if flagEntrypoint != nil {
+		ep, cm = flagEntrypoint, nil
+		if len(flagEntrypoint) == 1 && flagEntrypoint[0] == "" {
+			ep = nil
+		}
+	}
+	if len(args) > 0 {
+		cm = args
+	}
+	return ep, cm
+}
+
+// Create makes a container: its record, its init layer and its writable layer.
+// Nothing runs yet. Everything it is given is checked before anything is
+// written, and a failure leaves nothing behind.
+func (s *Store) Create(ctx context.Context, o CreateOptions) (*Container, error) {
+	name := strings.TrimPrefix(o.Name, "/")
+	if name != "" && !validName(name) {
+		return nil, fmt.Errorf("%w: Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", ErrInvalid, o.Name)
+	}
+	switch o.Host.NetworkMode {
+	case "":
+		o.Host.NetworkMode = "none"
+	case "none", "host":
+	default:
+		return nil, fmt.Errorf("%w: network %q not found: cairn has the networks none and host", ErrInvalid, o.Host.NetworkMode)
+	}
+	if _, err := capabilities(o.Host); err != nil {
+		return nil, err
+	}
+	switch {
+	case o.Host.Memory < 0, o.Host.Memory > 0 && o.Host.Memory < 6<<20:
+		return nil, fmt.Errorf("%w: minimum memory limit allowed is 6MB", ErrInvalid)
+	case o.Host.NanoCPUs < 0:
+		return nil, fmt.Errorf("%w: range of CPUs is from 0.01 to the number of CPUs available", ErrInvalid)
+	case o.Host.PidsLimit < 0:
+		o.Host.PidsLimit = 0 // Docker: -1 is unlimited
+	}
+	if o.Hostname != "" && !validHostname(o.Hostname) {
+		return nil, fmt.Errorf("%w: invalid hostname format: %s", ErrInvalid, o.Hostname)
+	}
+	env, err := mergeEnv(nil, o.Env)
+	if err != nil {
+		return nil, err
+	}
+
+	// The lease keeps the image from garbage collection until the record exists.
+	release, err := s.images.Lease(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	img, err := s.images.Lookup(o.Image)
+	if err != nil {
+		return nil, err
+	}
+	ic, _, err := s.images.Config(img)
+	if err != nil {
+		return nil, err
+	}
+	var chain digest.Digest
+	if ids := image.ChainIDs(ic.RootFS.DiffIDs); len(ids) > 0 {
+		chain = ids[len(ids)-1]
+		if !s.snaps.Exists(chain) {
+			return nil, fmt.Errorf("image %s: layer snapshot %s is missing", image.ShortID(img.ID), chain)
+		}
+	}
+
+	id := newID()
+	c := &Container{
+		ID: id, Created: now(), ImageID: img.ID, Chain: chain,
+		Host:  o.Host,
+		State: State{Status: Created},
+	}
+	c.Config.DockerOCIImageConfig = ic.Config
+	cfg := &c.Config
+	cfg.Image, cfg.Tty, cfg.OpenStdin = o.Image, o.Tty, o.OpenStdin
+	cfg.Entrypoint, cfg.Cmd = Command(ic.Config.Entrypoint, ic.Config.Cmd, o.Entrypoint, o.Args)
+	argv := append(slices.Clone(cfg.Entrypoint), cfg.Cmd...)
+	if len(argv) == 0 {
+		return nil, fmt.Errorf("%w: no command specified", ErrInvalid)
+	}
+	c.Path, c.Args = argv[0], argv[1:]
+	if cfg.Env, err = mergeEnv(ic.Config.Env, env); err != nil {
+		return nil, err
+	}
+	if len(o.Labels) > 0 {
+		cfg.Labels = maps.Clone(cfg.Labels)
+		if cfg.Labels == nil {
+			cfg.Labels = map[string]string{}
+		}
+		maps.Copy(cfg.Labels, o.Labels)
+	}
+	if o.WorkingDir != "" {
+		if !filepath.IsAbs(o.WorkingDir) {
+			return nil, fmt.Errorf("%w: the working directory '%s' is invalid, it needs to be an absolute path", ErrInvalid, o.WorkingDir)
+		}
+		cfg.WorkingDir = filepath.Clean(o.WorkingDir)
+	}
+	if o.User != "" {
+		cfg.User = o.User
+	}
+	cfg.Hostname = o.Hostname
+	if cfg.Hostname == "" {
+		cfg.Hostname = ShortID(id)
+		if o.Host.NetworkMode == "host" {
+			cfg.Hostname, _ = os.Hostname()
+		}
+	}
+	c.Host.Binds = o.Volumes
+	if c.Mounts, err = parseVolumes(o.Volumes, cfg.Volumes); err != nil {
+		return nil, err
+	}
+
+	// Everything is made in a staging directory, then renamed into place under
+	// the names lock: a container exists whole, or not at all.
+	stage, err := os.MkdirTemp(s.tmp, "container-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(stage) // harmless after the rename
+	if err := s.prepare(stage, c); err != nil {
+		return nil, err
+	}
+	undo, err := s.createVolumes(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	done := false
+	defer func() {
+		if !done {
+			undo()
+		}
+	}()
+	l, err := lockfile.Exclusive(ctx, filepath.Join(s.locks, "names.lock"))
+	if err != nil {
+		return nil, err
+	}
+	defer l.Unlock()
+	recs, err := s.records()
+	if err != nil {
+		return nil, err
+	}
+	taken := map[string]string{}
+	for _, other := range recs {
+		taken[other.Name] = other.ID
+	}
+	if name != "" {
+		if other, ok := taken[name]; ok {
+			return nil, fmt.Errorf("%w: The container name \"/%s\" is already in use by container \"%s\". You have to remove (or rename) that container to be able to reuse that name", ErrConflict, name, other)
+		}
+	} else {
+		for name == "" || taken[name] != "" {
+			name = randomName()
+			if taken[name] != "" {
+				name += "_" + id[:4]
+			}
+		}
+	}
+	c.Name = name
+	b, err := encode(c)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(stage, "container.json"), b, 0o600); err != nil {
+		return nil, err
+	}
+	if err := os.Rename(stage, s.path(id)); err != nil {
+		return nil, err
+	}
+	done = true
+	return c, nil
+}
+
+// prepare makes a container's directory: the init layer (the mount points
+// the runtime needs, so that they never show as the container's changes),
+// the writable layer, the mount point of its root and the files bound on
+// /etc/hosts, /etc/hostname and /etc/resolv.conf.
+func (s *Store) prepare(dir string, c *Container) error {
+	for _, d := range []string{"upper", "work", "rootfs", "init/etc", "init/proc", "init/sys", "init/dev/pts", "init/dev/shm"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			return err
+		}
+	}
+	for _, f := range []string{"etc/hosts", "etc/hostname", "etc/resolv.conf"} {
+		if err := os.WriteFile(filepath.Join(dir, "init", f), nil, 0o644); err != nil {
+			return err
+		}
+	}
+	for _, f := range []string{"lock", "owner.lock"} {
+		if err := os.WriteFile(filepath.Join(dir, f), nil, 0o600); err != nil {
+			return err
+		}
+	}
+	hosts := "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n" +
+		"fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
+	if c.Host.NetworkMode == "host" {
+		if b, err := os.ReadFile("/etc/hosts"); err == nil {
+			hosts = string(b)
+		}
+	}
+	resolv, _ := os.ReadFile("/etc/resolv.conf")
+	files := map[string]string{"hostname": c.Config.Hostname + "\n", "hosts": hosts, "resolv.conf": string(resolv)}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// mergeEnv sets each KEY=VALUE of over in base, replacing a value of the same
+// key; a bare KEY takes the host's value, or is left out when the host has
+// none, as Docker does.
+func mergeEnv(base, over []string) ([]string, error) {
+	out := slices.Clone(base)
+	for _, kv := range over {
+		k, v, ok := strings.Cut(kv, "=")
+		if k == "" {
+			return nil, fmt.Errorf("%w: invalid environment variable: %s", ErrInvalid, kv)
+		}
+		if !ok {
+			hv, set := os.LookupEnv(k)
+			if !set {
+				continue
+			}
+			v = hv
+		}
+		i := slices.IndexFunc(out, func(e string) bool { ek, _, _ := strings.Cut(e, "="); return ek == k })
+		if i >= 0 {
+			out[i] = k + "=" + v
+		} else {
+			out = append(out, k+"="+v)
+		}
+	}
+	return out, nil
+}
+
+// processEnv is the environment of a container's processes, as Docker makes
+// it: PATH, HOSTNAME and (with a terminal) TERM, then the container's own
+// variables over them.
+func processEnv(c *Container, tty bool, extra []string) []string {
+	env := []string{"PATH=" + DefaultPath, "HOSTNAME=" + c.Config.Hostname}
+	if tty {
+		env = append(env, "TERM=xterm")
+	}
+	env, _ = mergeEnv(env, c.Config.Env)
+	env, _ = mergeEnv(env, extra)
+	return env
+}
+
+func validHostname(h string) bool {
+	if len(h) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(h, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func now() time.Time { return time.Now().UTC() }

@@ -1,0 +1,40 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"io"
+
+	"github.com/cairn-runtime/cairn/rootfs"
+)
+
+// Export writes the filesystem container ref sees — its image, its init
+// layer and its changes, without the volumes and files mounted into it — as
+// one tar stream, as `docker export` does. A running container is read as it
+// is, live; a stopped one through a read-only overlay of its layers.
+func (s *Store) Export(ctx context.Context, ref string, w io.Writer) error {
+	c, err := s.Get(ctx, ref)
+	if err != nil {
+		return err
+	}
+	if c.State.Status == Running || c.State.Status == Paused {
+		err := rootfs.WriteTree(ctx, w, s.RootFS(c.ID), rootfs.TarOptions{})
+		if errors.Is(err, rootfs.ErrChanged) {
+			// A running container changes its files: the tar holds them as they
+			// were read, whole, which is what docker export gives too.
+			return nil
+		}
+		return err
+	}
+	// The owner lock keeps it from starting meanwhile: its upper directory
+	// is a lower one here.
+	owner, err := s.waitOwner(ctx, c.ID)
+	if err != nil {
+		return err
+	}
+	defer owner.Unlock()
+	top := []string{s.Upper(c.ID), s.path(c.ID, "init")}
+	return s.snaps.ViewOf(ctx, c.Chain, top, func(root string) error {
+		return rootfs.WriteTree(ctx, w, root, rootfs.TarOptions{})
+	})
+}

@@ -1,0 +1,267 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+
+	"github.com/cairn-runtime/cairn/internal/lockfile"
+	"github.com/cairn-runtime/cairn/snapshot"
+	"github.com/opencontainers/runc/libcontainer"
+)
+
+// Task is a running container owned by this process: it must Wait for it.
+type Task struct {
+	s     *Store
+	c     *Container
+	lc    *libcontainer.Container
+	proc  *libcontainer.Process
+	io    *stdio
+	owner *lockfile.Lock
+}
+
+// ID is the container's ID.
+func (t *Task) ID() string { return t.c.ID }
+
+// Container is the container's record as it was started.
+func (t *Task) Container() *Container { return t.c }
+
+// Signal sends sig to the container's init.
+func (t *Task) Signal(sig os.Signal) error { return t.proc.Signal(sig) }
+
+// Resize sets the size of the container's terminal, if it has one.
+func (t *Task) Resize(width, height uint16) error { return t.io.resize(width, height) }
+
+// Start starts the process of container ref, which becomes this process's to
+// Wait for: it mounts the container's root, readies its mounts and starts its
+// process through libcontainer. A container already running is ErrRunning.
+// When Start fails, nothing of the attempt is left, and the container stays
+// as it was, with the error in its state.
+func (s *Store) Start(ctx context.Context, ref string, o IO) (*Task, error) {
+	id, err := s.Resolve(ref)
+	if err != nil {
+		return nil, err
+	}
+	owner, ok, err := lockfile.TryExclusive(s.path(id, "owner.lock"))
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("container %s: %w", ShortID(id), ErrRunning)
+	}
+	t := &Task{s: s, owner: owner, io: &stdio{}}
+	if t.c, err = s.read(id); err != nil {
+		owner.Unlock()
+		return nil, err
+	}
+	if err := t.start(ctx, o); err != nil {
+		t.io.close()
+		if !errors.Is(err, ErrRunning) {
+			if t.lc != nil {
+				t.lc.Destroy()
+			}
+			snapshot.Unmount(s.RootFS(id))
+			bg := context.WithoutCancel(ctx)
+			c, uerr := s.update(bg, id, func(c *Container) error {
+				c.State.Error = err.Error()
+				c.State.ExitCode = exitCodeOf(err)
+				if c.State.Status == Running || c.State.Status == Paused {
+					c.State.Status, c.State.Pid = Exited, 0
+				}
+				return nil
+			})
+			if uerr == nil && c.Host.AutoRemove {
+				s.remove(bg, c, true)
+			}
+		}
+		owner.Unlock()
+		return nil, err
+	}
+	return t, nil
+}
+
+func (t *Task) start(ctx context.Context, o IO) error {
+	s, c := t.s, t.c
+	if (c.State.Status == Running || c.State.Status == Paused) && s.alive(c.ID) {
+		return fmt.Errorf("container %s: %w", ShortID(c.ID), ErrRunning)
+	}
+	// What a previous run left if its owner was killed.
+	if err := s.cleanup(c); err != nil {
+		return err
+	}
+	rootfs := s.RootFS(c.ID)
+	m, err := s.snaps.Overlay(c.Chain, snapshot.Layers{
+		Top:   []string{s.path(c.ID, "init")},
+		Upper: s.Upper(c.ID), Work: s.path(c.ID, "work"),
+	})
+	if err != nil {
+		return err
+	}
+	if err := m.Mount(rootfs); err != nil {
+		return err
+	}
+	if err := s.prepareMounts(ctx, c, rootfs); err != nil {
+		return err
+	}
+	args := append([]string{c.Path}, c.Args...)
+	proc, err := process(c, rootfs, processSpec{
+		args: args, env: processEnv(c, c.Config.Tty, nil),
+		cwd: c.Config.WorkingDir, user: c.Config.User, tty: c.Config.Tty,
+	})
+	if err != nil {
+		return err
+	}
+	spec, err := s.spec(c, rootfs, proc)
+	if err != nil {
+		return err
+	}
+	if t.lc, err = s.create(c.ID, spec); err != nil {
+		return fmt.Errorf("create container %s: %w", ShortID(c.ID), err)
+	}
+	if o.Log {
+		if t.io.log, err = openLog(s.LogPath(c.ID)); err != nil {
+			return err
+		}
+	}
+	t.proc = newProcess(proc, true)
+	if err := t.io.setup(t.proc, o, c.Config.Tty, c.Config.OpenStdin); err != nil {
+		return err
+	}
+	if err := t.lc.Run(t.proc); err != nil {
+		return startError(fmt.Errorf("start container %s: %w", ShortID(c.ID), err))
+	}
+	if err := t.io.started(o, c.Config.OpenStdin); err != nil {
+		t.proc.Signal(syscall.SIGKILL)
+		t.proc.Wait()
+		return err
+	}
+	pid, _ := t.proc.Pid()
+	t.c, err = s.update(ctx, c.ID, func(c *Container) error {
+		c.State = State{Status: Running, Pid: pid, StartedAt: now()}
+		return nil
+	})
+	if err != nil {
+		t.proc.Signal(syscall.SIGKILL)
+		t.proc.Wait()
+	}
+	return err
+}
+
+// Wait waits for the container's process to exit and returns its exit code
+// (128+n for a signal n, as a shell has it): its output is copied out to the
+// end, its exit recorded, its cgroups and mount removed, and, run with --rm,
+// the container removed. The container is no longer this process's after.
+func (t *Task) Wait() (int, error) {
+	ps, _ := t.proc.Wait()
+	code := exitStatus(ps)
+	t.io.close()
+	oom := false
+	if st, err := t.lc.State(); err == nil {
+		oom = oomKilled(st.CgroupPaths)
+	}
+	defer t.owner.Unlock()
+	ctx := context.Background() // whatever happens to the caller, the end is recorded
+	var remove bool
+	c, err := t.s.update(ctx, t.c.ID, func(c *Container) error {
+		c.State.Status, c.State.Pid = Exited, 0
+		c.State.ExitCode, c.State.OOMKilled = code, oom
+		c.State.FinishedAt = now()
+		remove = c.Host.AutoRemove
+		return t.s.cleanup(c)
+	})
+	if err == nil && remove {
+		err = t.s.remove(ctx, c, true)
+	}
+	return code, err
+}
+
+// exitCodeOf is the exit code Docker gives a container whose start failed.
+func exitCodeOf(err error) int {
+	switch {
+	case errors.Is(err, ErrCommandNotFound):
+		return 127
+	case errors.Is(err, ErrCannotInvoke):
+		return 126
+	}
+	return 128
+}
+
+// Remove removes container ref: its record, layers and state, and with
+// o.Volumes its anonymous volumes. A running container is refused, unless
+// o.Force, which kills it first.
+func (s *Store) Remove(ctx context.Context, ref string, o RemoveOptions) error {
+	c, err := s.Get(ctx, ref)
+	if err != nil {
+		return err
+	}
+	if c.State.Status == Running || c.State.Status == Paused {
+		if !o.Force {
+			return fmt.Errorf("%w: You cannot remove a running container %s. Stop the container before attempting removal or force remove", ErrConflict, c.ID)
+		}
+		if err := s.signal(c.ID, syscall.SIGKILL); err != nil && !errors.Is(err, ErrNotRunning) {
+			return err
+		}
+	}
+	owner, err := s.waitOwner(ctx, c.ID)
+	if errors.Is(err, ErrNotFound) {
+		return nil // its owner removed it (--rm)
+	} else if err != nil {
+		return err
+	}
+	defer owner.Unlock()
+	if c, err = s.read(c.ID); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		return err
+	}
+	if s.alive(c.ID) { // an orphan
+		if !o.Force {
+			return fmt.Errorf("%w: You cannot remove a running container %s. Stop the container before attempting removal or force remove", ErrConflict, c.ID)
+		}
+		if err := s.killWait(ctx, c.ID); err != nil {
+			return err
+		}
+	}
+	if err := s.cleanup(c); err != nil {
+		return err
+	}
+	return s.remove(ctx, c, o.Volumes)
+}
+
+// RemoveOptions are those of `cairn rm`.
+type RemoveOptions struct {
+	Force   bool // kill a running container first
+	Volumes bool // remove its anonymous volumes too
+}
+
+// remove deletes a stopped container's directory (renamed out of sight first,
+// so that it is gone at once) and, with volumes, its anonymous volumes.
+func (s *Store) remove(ctx context.Context, c *Container, volumes bool) error {
+	trash, err := os.MkdirTemp(s.tmp, "trash-")
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(s.path(c.ID), trash+"/c"); err != nil {
+		os.Remove(trash)
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return fmt.Errorf("remove container %s: %w", ShortID(c.ID), err)
+	}
+	if err := os.RemoveAll(trash); err != nil {
+		return fmt.Errorf("remove container %s: %w", ShortID(c.ID), err)
+	}
+	if volumes {
+		for _, m := range c.Mounts {
+			if m.Type == "volume" && m.Anonymous {
+				if err := s.VolumeRemove(ctx, m.Name, true); err != nil && !errors.Is(err, ErrConflict) {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
