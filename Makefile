@@ -6,9 +6,9 @@ export GOTOOLCHAIN ?= auto
 
 .PHONY: build test demo bench deps clean
 
-# seccomp: libcontainer applies the default seccomp profile (needs libseccomp-dev).
+# How cairn is built (tags, static linking) is said once, in hack/build.
 build:
-	$(GO) build -tags seccomp -o $(BIN) ./cmd/cairn
+	hack/build $(BIN)
 
 deps:
 	hack/install-deps

@@ -38,7 +38,7 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	cairnBin = filepath.Join(dir, "cairn")
-	build := exec.Command("go", "build", "-tags", "seccomp", "-o", cairnBin, "../cmd/cairn")
+	build := exec.Command("../hack/build", cairnBin)
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "integration: build cairn:", err)

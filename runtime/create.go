@@ -216,18 +216,12 @@ func (s *Store) Create(ctx context.Context, o CreateOptions) (*Container, error)
 	return c, nil
 }
 
-// prepare makes a container's directory: the init layer (the mount points
-// the runtime needs, so that they never show as the container's changes),
-// the writable layer, the mount point of its root and the files bound on
-// /etc/hosts, /etc/hostname and /etc/resolv.conf.
+// prepare makes a container's directory: the writable layer, the mount
+// point of its root, its lock files and the files bound on /etc/hosts,
+// /etc/hostname and /etc/resolv.conf.
 func (s *Store) prepare(dir string, c *Container) error {
-	for _, d := range []string{"upper", "work", "rootfs", "init/etc", "init/proc", "init/sys", "init/dev/pts", "init/dev/shm"} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
-			return err
-		}
-	}
-	for _, f := range []string{"etc/hosts", "etc/hostname", "etc/resolv.conf"} {
-		if err := os.WriteFile(filepath.Join(dir, "init", f), nil, 0o644); err != nil {
+	for _, d := range []string{"upper", "work", "rootfs"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
 			return err
 		}
 	}
@@ -311,3 +305,45 @@ func validHostname(h string) bool {
 }
 
 func now() time.Time { return time.Now().UTC() }
+
+// initLayerDirs and initLayerFiles are the init layer: the mount points the
+// runtime needs in every container, so that they never show among a
+// container's changes (Docker's "-init" layer). It is the same for all, and
+// shared: a lower directory, which overlay never writes.
+var (
+	initLayerDirs  = []string{"etc", "proc", "sys", "dev/pts", "dev/shm"}
+	initLayerFiles = []string{"etc/hosts", "etc/hostname", "etc/resolv.conf"}
+)
+
+// makeInitLayer makes the store's init layer if it is missing: aside, then
+// renamed into place, so that it is whole or absent.
+func (s *Store) makeInitLayer() error {
+	if _, err := os.Stat(s.initLayer); err == nil {
+		return nil
+	}
+	tmp, err := os.MkdirTemp(s.tmp, "init-layer-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return err
+	}
+	for _, d := range initLayerDirs {
+		if err := os.MkdirAll(filepath.Join(tmp, d), 0o755); err != nil {
+			return err
+		}
+	}
+	for _, f := range initLayerFiles {
+		if err := os.WriteFile(filepath.Join(tmp, f), nil, 0o644); err != nil {
+			return err
+		}
+	}
+	if err := os.Rename(tmp, s.initLayer); err != nil {
+		if _, serr := os.Stat(s.initLayer); serr == nil {
+			return nil // another process made it meanwhile
+		}
+		return err
+	}
+	return nil
+}

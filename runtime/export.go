@@ -33,7 +33,7 @@ func (s *Store) Export(ctx context.Context, ref string, w io.Writer) error {
 		return err
 	}
 	defer owner.Unlock()
-	top := []string{s.Upper(c.ID), s.path(c.ID, "init")}
+	top := []string{s.Upper(c.ID), s.initLayer}
 	return s.snaps.ViewOf(ctx, c.Chain, top, func(root string) error {
 		return rootfs.WriteTree(ctx, w, root, rootfs.TarOptions{})
 	})

@@ -95,26 +95,34 @@ func (s *Store) signal(id string, sig syscall.Signal) error {
 // state and the container's cgroups (killing what is left in them), and the
 // mount of its root. It is idempotent.
 func (s *Store) cleanup(c *Container) error {
-	if lc, err := libcontainer.Load(s.state, c.ID); err == nil {
-		if st, _ := lc.Status(); st == libcontainer.Paused {
-			_ = lc.Signal(syscall.SIGKILL) // thaws it, too
-		}
-		if err := lc.Destroy(); err != nil {
-			return fmt.Errorf("container %s: %w", ShortID(c.ID), err)
-		}
-	} else if errors.Is(err, libcontainer.ErrNotExist) {
+	if _, err := os.Lstat(filepath.Join(s.state, c.ID)); errors.Is(err, os.ErrNotExist) {
+		// libcontainer makes its directory before the cgroups: nothing of it is left.
+		return snapshot.Unmount(s.RootFS(c.ID))
+	}
+	lc, err := libcontainer.Load(s.state, c.ID)
+	switch {
+	case err == nil:
+		err = destroy(lc)
+	case errors.Is(err, libcontainer.ErrNotExist):
 		// A start cut short before libcontainer wrote its state may have
 		// left its directory, cgroups, and a process in them.
-		if err := destroyCgroups(c.ID); err != nil {
-			return fmt.Errorf("container %s: %w", ShortID(c.ID), err)
+		if err = destroyCgroups(c.ID); err == nil {
+			err = os.RemoveAll(filepath.Join(s.state, c.ID))
 		}
-		if err := os.RemoveAll(filepath.Join(s.state, c.ID)); err != nil {
-			return err
-		}
-	} else {
+	}
+	if err != nil {
 		return fmt.Errorf("container %s: %w", ShortID(c.ID), err)
 	}
 	return snapshot.Unmount(s.RootFS(c.ID))
+}
+
+// destroy removes libcontainer's state and the cgroups of a container whose
+// init is gone (or is killed here, if it is frozen or never ran).
+func destroy(lc *libcontainer.Container) error {
+	if st, _ := lc.Status(); st == libcontainer.Paused {
+		_ = lc.Signal(syscall.SIGKILL) // thaws it, too
+	}
+	return lc.Destroy()
 }
 
 // cgroupsPath is where a container's cgroups are, under each hierarchy.

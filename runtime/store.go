@@ -34,27 +34,29 @@ type Options struct {
 
 // Store keeps the containers of one cairn root.
 type Store struct {
-	dir     string // <root>/containers
-	volumes string // <root>/volumes
-	tmp     string
-	locks   string
-	state   string // libcontainer's state root
-	images  *image.Store
-	snaps   *snapshot.Store
-	monitor func(id string) *exec.Cmd
+	dir       string // <root>/containers
+	initLayer string // <root>/containers/init: see makeInitLayer
+	volumes   string // <root>/volumes
+	tmp       string
+	locks     string
+	state     string // libcontainer's state root
+	images    *image.Store
+	snaps     *snapshot.Store
+	monitor   func(id string) *exec.Cmd
 }
 
 // Open opens (creating if needed) the container store of a cairn root.
 func Open(o Options) (*Store, error) {
 	s := &Store{
-		dir:     filepath.Join(o.Root, "containers"),
-		volumes: filepath.Join(o.Root, "volumes"),
-		tmp:     o.Tmp,
-		locks:   filepath.Join(o.Root, "locks"),
-		state:   filepath.Join(o.Run, "libcontainer"),
-		images:  o.Images,
-		snaps:   o.Snapshots,
-		monitor: o.Monitor,
+		dir:       filepath.Join(o.Root, "containers"),
+		initLayer: filepath.Join(o.Root, "containers", "init"),
+		volumes:   filepath.Join(o.Root, "volumes"),
+		tmp:       o.Tmp,
+		locks:     filepath.Join(o.Root, "locks"),
+		state:     filepath.Join(o.Run, "libcontainer"),
+		images:    o.Images,
+		snaps:     o.Snapshots,
+		monitor:   o.Monitor,
 	}
 	for _, d := range []string{s.dir, s.volumes, s.tmp, s.locks} {
 		if err := os.MkdirAll(d, 0o711); err != nil {
@@ -63,6 +65,9 @@ func Open(o Options) (*Store, error) {
 	}
 	if err := os.MkdirAll(s.state, 0o700); err != nil {
 		return nil, err
+	}
+	if err := s.makeInitLayer(); err != nil {
+		return nil, fmt.Errorf("init layer: %w", err)
 	}
 	return s, nil
 }
@@ -73,6 +78,9 @@ func (s *Store) path(id string, name ...string) string {
 
 // RootFS is where the container's filesystem is mounted while it runs.
 func (s *Store) RootFS(id string) string { return s.path(id, "rootfs") }
+
+// InitLayer is the lower directory every container has above its image.
+func (s *Store) InitLayer() string { return s.initLayer }
 
 // Upper is the container's writable layer: the whole truth about its changes.
 func (s *Store) Upper(id string) string { return s.path(id, "upper") }

@@ -93,7 +93,7 @@ func (t *Task) start(ctx context.Context, o IO) error {
 	}
 	rootfs := s.RootFS(c.ID)
 	m, err := s.snaps.Overlay(c.Chain, snapshot.Layers{
-		Top:   []string{s.path(c.ID, "init")},
+		Top:   []string{s.initLayer},
 		Upper: s.Upper(c.ID), Work: s.path(c.ID, "work"),
 	})
 	if err != nil {
@@ -162,18 +162,31 @@ func (t *Task) Wait() (int, error) {
 		oom = oomKilled(st.CgroupPaths)
 	}
 	defer t.owner.Unlock()
+	// The cgroups go while the root is unmounted and, with --rm, removed.
+	destroyed := make(chan error, 1)
+	go func() { destroyed <- destroy(t.lc) }()
 	ctx := context.Background() // whatever happens to the caller, the end is recorded
-	var remove bool
-	c, err := t.s.update(ctx, t.c.ID, func(c *Container) error {
+	s, c := t.s, t.c
+	if c.Host.AutoRemove {
+		err := snapshot.Unmount(s.RootFS(c.ID))
+		if derr := <-destroyed; err == nil {
+			err = derr
+		}
+		if err == nil {
+			err = s.remove(ctx, c, true)
+		}
+		return code, err
+	}
+	_, err := s.update(ctx, c.ID, func(c *Container) error {
 		c.State.Status, c.State.Pid = Exited, 0
 		c.State.ExitCode, c.State.OOMKilled = code, oom
 		c.State.FinishedAt = now()
-		remove = c.Host.AutoRemove
-		return t.s.cleanup(c)
+		err := snapshot.Unmount(s.RootFS(c.ID))
+		if derr := <-destroyed; err == nil && derr != nil {
+			err = fmt.Errorf("container %s: %w", ShortID(c.ID), derr)
+		}
+		return err
 	})
-	if err == nil && remove {
-		err = t.s.remove(ctx, c, true)
-	}
 	return code, err
 }
 

@@ -246,9 +246,7 @@ func (s *stores) foreground(cliContext *cli.Context, c *runtime.Container, log b
 		}
 	}
 	// Signals are caught before the container starts, so that none is lost.
-	sigs := make(chan os.Signal, 64)
-	signal.Notify(sigs)
-	defer signal.Stop(sigs)
+	sigs := proxiedSignals()
 	t, err := s.containers.Start(cliContext.Context, c.ID, o)
 	if err != nil {
 		if restore != nil {
@@ -256,27 +254,8 @@ func (s *stores) foreground(cliContext *cli.Context, c *runtime.Container, log b
 		}
 		return startFailed(err)
 	}
-	done := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case <-done:
-				return
-			case sig := <-sigs:
-				switch sig {
-				case syscall.SIGCHLD, syscall.SIGPIPE, syscall.SIGURG:
-				case syscall.SIGWINCH:
-					if w, h, err := term.GetSize(int(os.Stdout.Fd())); err == nil {
-						t.Resize(uint16(w), uint16(h))
-					}
-				default:
-					t.Signal(sig)
-				}
-			}
-		}
-	}()
+	go proxy(sigs, t)
 	code, err := t.Wait()
-	close(done)
 	if restore != nil {
 		restore()
 	}
@@ -584,9 +563,7 @@ func runExec(cliContext *cli.Context) error {
 			defer restore()
 		}
 	}
-	sigs := make(chan os.Signal, 64)
-	signal.Notify(sigs)
-	defer signal.Stop(sigs)
+	sigs := proxiedSignals()
 	p, err := s.containers.Exec(cliContext.Context, args[0], o)
 	if err != nil {
 		if errors.Is(err, runtime.ErrCommandNotFound) || errors.Is(err, runtime.ErrCannotInvoke) {
@@ -598,27 +575,8 @@ func runExec(cliContext *cli.Context) error {
 		p.Release()
 		return nil
 	}
-	done := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case <-done:
-				return
-			case sig := <-sigs:
-				switch sig {
-				case syscall.SIGCHLD, syscall.SIGPIPE, syscall.SIGURG:
-				case syscall.SIGWINCH:
-					if w, h, err := term.GetSize(int(os.Stdout.Fd())); err == nil {
-						p.Resize(uint16(w), uint16(h))
-					}
-				default:
-					p.Signal(sig)
-				}
-			}
-		}
-	}()
+	go proxy(sigs, p)
 	code, err := p.Wait()
-	close(done)
 	if err != nil {
 		return err
 	}
@@ -626,6 +584,44 @@ func runExec(cliContext *cli.Context) error {
 		return &statusError{code: code}
 	}
 	return nil
+}
+
+// proxiedSignals starts catching the signals that the foreground `run`,
+// `start -a` and `exec` pass on to the container's process, as Docker's
+// sig-proxy does: all but those of the CLI's own plumbing (SIGCHLD, SIGPIPE,
+// SIGURG) and of job control (SIGTSTP, SIGTTIN, SIGTTOU, which stop the CLI,
+// as they would any program). SIGWINCH resizes the container's terminal.
+// (They are not released again: the process ends with the container.)
+func proxiedSignals() chan os.Signal {
+	sigs := make(chan os.Signal, 64)
+	var list []os.Signal
+	for sig := syscall.Signal(1); sig < 32; sig++ {
+		switch sig {
+		case syscall.SIGKILL, syscall.SIGSTOP, syscall.SIGCHLD, syscall.SIGPIPE, syscall.SIGURG,
+			syscall.SIGTSTP, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGSEGV, syscall.SIGBUS,
+			syscall.SIGFPE, syscall.SIGILL, syscall.SIGPROF, syscall.SIGSYS:
+			continue
+		}
+		list = append(list, sig)
+	}
+	signal.Notify(sigs, list...)
+	return sigs
+}
+
+// proxy passes the signals caught on sigs to p.
+func proxy(sigs chan os.Signal, p interface {
+	Signal(os.Signal) error
+	Resize(width, height uint16) error
+}) {
+	for sig := range sigs {
+		if sig == syscall.SIGWINCH {
+			if w, h, err := term.GetSize(int(os.Stdout.Fd())); err == nil {
+				p.Resize(uint16(w), uint16(h))
+			}
+			continue
+		}
+		p.Signal(sig)
+	}
 }
 
 // monitorCommand is the hidden command a detached container's monitor runs

@@ -180,7 +180,7 @@ func (s *stores) inspectContainer(c *runtime.Container) *containerInspect {
 	v.GraphDriver.Data = map[string]string{
 		"UpperDir": s.containers.Upper(c.ID), "WorkDir": filepath.Join(dir, "work"), "MergedDir": s.containers.RootFS(c.ID),
 	}
-	lowers := []string{filepath.Join(dir, "init")}
+	lowers := []string{s.containers.InitLayer()}
 	if chain, err := s.snapshots.Chain(c.Chain); err == nil && c.Chain != "" {
 		for _, info := range chain {
 			lowers = append(lowers, s.snapshots.FS(info.ChainID))
