@@ -664,3 +664,49 @@ func TestExport(t *testing.T) {
 	}
 	s.ok("rm", "ex")
 }
+
+// create makes a container that start runs; start -a attaches to it and exits
+// with its code; restart runs it again; inspect tells its state as Docker's.
+func TestCreateStartRestartInspect(t *testing.T) {
+	s := newStore(t)
+	s.busybox()
+	id := strings.TrimSpace(s.ok("create", "--name", "made", "-e", "N=1", "-l", "team=cairn", "busybox", "sh", "-c", `echo "run $N"; exit 4`))
+	if len(id) != 64 || s.status("made") != "created" {
+		t.Fatalf("create: %q, %s", id, s.status("made"))
+	}
+	if out := s.ok("ps", "-a", "--format", "{{.Status}} {{.Command}}"); out != "Created \"sh -c echo \\\"run $N\\\"…\"\n" {
+		t.Fatalf("ps of a created container: %q", out)
+	}
+	r := s.run(nil, "start", "-a", "made")
+	if r.Code != 4 || r.Stdout != "run 1\n" {
+		t.Fatalf("start -a: %+v", r)
+	}
+	v := s.inspect("made")
+	st := v["State"].(map[string]any)
+	if st["Status"] != "exited" || st["ExitCode"].(float64) != 4 || st["Running"] != false || st["StartedAt"] == "0001-01-01T00:00:00Z" || st["FinishedAt"] == "0001-01-01T00:00:00Z" {
+		t.Fatalf("State: %v", st)
+	}
+	cfg := v["Config"].(map[string]any)
+	if v["Name"] != "/made" || v["Path"] != "sh" || fmt.Sprint(cfg["Cmd"]) != `[sh -c echo "run $N"; exit 4]` ||
+		fmt.Sprint(cfg["Env"]) != "[N=1]" || fmt.Sprint(cfg["Labels"]) != "map[team:cairn]" || cfg["Image"] != "busybox" {
+		t.Fatalf("inspect: Name %v Path %v Config %v", v["Name"], v["Path"], cfg)
+	}
+	if v["Image"] != strings.TrimSpace(s.ok("image", "inspect", "-f", "{{.Id}}", "busybox")) {
+		t.Fatalf("Image %v", v["Image"])
+	}
+	s.ok("restart", "made")
+	waitFor(t, 10*time.Second, "the restarted container to run again", func() bool { return strings.Count(s.ok("logs", "made"), "run 1") == 2 })
+	s.ok("wait", "made")
+	// A running container's Pid is its init's, in the host's PID namespace.
+	s.ok("run", "-d", "--name", "up", "busybox", "sleep", "1000")
+	st = s.inspect("up")["State"].(map[string]any)
+	pid := int(st["Pid"].(float64))
+	if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err != nil || string(comm) != "sleep\n" || st["Running"] != true {
+		t.Fatalf("State.Pid %d: %q %v (%v)", pid, comm, err, st)
+	}
+	if out := s.ok("inspect", "-f", "{{.Id}} {{.State.Status}}", "up", "busybox"); !strings.Contains(out, " running\n") || !strings.Contains(out, "sha256:") {
+		t.Fatalf("inspect of a container and an image: %q", out)
+	}
+	s.fails(1, "No such object: nothing", "inspect", "nothing")
+	s.ok("rm", "-f", "up", "made")
+}
