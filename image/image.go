@@ -19,8 +19,13 @@ type Image struct {
 	Names    []string           // full normalized names, sorted; none for a dangling image
 }
 
-// Config is an image configuration with Docker's extensions (Healthcheck, OnBuild, Shell).
-type Config = dockerspec.DockerOCIImage
+// Config is an image configuration with Docker's extensions: Healthcheck,
+// OnBuild and Shell in its config, and the comment of the commit that made
+// the image, which `docker image inspect` shows.
+type Config struct {
+	dockerspec.DockerOCIImage
+	Comment string `json:"comment,omitempty"`
+}
 
 // ShortID is the 12-character form of an image ID that Docker prints.
 func ShortID(id digest.Digest) string {

@@ -56,6 +56,17 @@ type TarOptions struct {
 	// real whiteouts. Without Layer (an export), such names are written as
 	// they are.
 	Layer bool
+
+	// Overlay: the tree is an overlay upper directory, written as the layer
+	// of its changes. A character device 0/0 is a deleted file, written as
+	// its OCI whiteout; a directory marked trusted.overlay.opaque=y was
+	// replaced, and its entry is followed by its opaque whiteout.
+	Overlay bool
+
+	// MaxTime, if not zero, clamps every time written: a file modified
+	// later is dated MaxTime, for layers that are the same whenever they
+	// are made.
+	MaxTime time.Time
 }
 
 // TarWriter writes files of a directory tree as tar entries: an export of
@@ -261,6 +272,10 @@ func (t *TarWriter) entry(ctx context.Context, pfd int, base, name string) (uint
 		return 0, fmt.Errorf("stat: %w", err)
 	}
 	typ := st.Mode & unix.S_IFMT
+	if t.opts.Overlay && typ == unix.S_IFCHR && st.Rdev == 0 {
+		// Before the hard link logic: overlay links all its whiteouts to one inode.
+		return typ, t.AddWhiteout(name)
+	}
 	hdr := &tar.Header{
 		Name:    name,
 		Mode:    int64(st.Mode & 0o7777),
@@ -268,6 +283,9 @@ func (t *TarWriter) entry(ctx context.Context, pfd int, base, name string) (uint
 		Gid:     int(st.Gid),
 		ModTime: time.Unix(st.Mtim.Sec, 0),
 		Format:  tar.FormatPAX,
+	}
+	if !t.opts.MaxTime.IsZero() && hdr.ModTime.After(t.opts.MaxTime) {
+		hdr.ModTime = t.opts.MaxTime.Truncate(time.Second)
 	}
 	switch typ {
 	case unix.S_IFREG:
@@ -314,6 +332,12 @@ func (t *TarWriter) entry(ctx context.Context, pfd int, base, name string) (uint
 		err = t.file(ctx, hdr, rfd, &st)
 	} else {
 		err = t.header(hdr)
+	}
+	if err == nil && typ == unix.S_IFDIR && t.opts.Overlay {
+		var v [1]byte
+		if n, xerr := unix.Getxattr(procFD(fd), overlayOpaque, v[:]); xerr == nil && n == 1 && v[0] == 'y' {
+			err = t.AddOpaque(name)
+		}
 	}
 	if linked && (err == nil || errors.Is(err, ErrChanged)) {
 		t.links[id] = name
