@@ -125,9 +125,7 @@ func (s *Store) Create(ctx context.Context, o CreateOptions) (*Container, error)
 		return nil, fmt.Errorf("%w: no command specified", ErrInvalid)
 	}
 	c.Path, c.Args = argv[0], argv[1:]
-	if cfg.Env, err = mergeEnv(ic.Config.Env, env); err != nil {
-		return nil, err
-	}
+	cfg.Env = imageEnvAfter(env, ic.Config.Env)
 	if len(o.Labels) > 0 {
 		cfg.Labels = maps.Clone(cfg.Labels)
 		if cfg.Labels == nil {
@@ -272,6 +270,19 @@ func mergeEnv(base, over []string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// imageEnvAfter is a container's environment as Docker makes it: the
+// variables given to run, then those of the image that they do not set.
+func imageEnvAfter(given, image []string) []string {
+	out := slices.Clone(given)
+	for _, kv := range image {
+		k, _, _ := strings.Cut(kv, "=")
+		if !slices.ContainsFunc(given, func(e string) bool { ek, _, _ := strings.Cut(e, "="); return ek == k }) {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 // processEnv is the environment of a container's processes, as Docker makes

@@ -265,6 +265,7 @@ func (s *Store) Get(ctx context.Context, ref string) (*Container, error) {
 // check looks behind a record that says running: while an owner holds the
 // owner lock, the record is the truth; without one, libcontainer tells.
 func (s *Store) check(ctx context.Context, c *Container) (*Container, error) {
+	s.thawAbandoned(c.ID)
 	owner, ok, err := lockfile.TryExclusive(s.path(c.ID, "owner.lock"))
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {

@@ -43,6 +43,8 @@ func newApp() *cli.App {
 		Usage:                "a daemonless container runtime with docker commit at its heart",
 		HideVersion:          true,
 		EnableBashCompletion: true,
+		// -e A=1,2 and -c 'CMD ["a","b"]' are one value each, as in Docker.
+		DisableSliceFlagSeparator: true,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "root", Usage: "the store's root directory", Value: "/var/lib/cairn", EnvVars: []string{"CAIRN_ROOT"}},
 		},
@@ -70,6 +72,10 @@ func newApp() *cli.App {
 			execCommand(),
 			exportCommand(),
 			volumeCommand(),
+			commitCommand(),
+			diffCommand(),
+			pauseCommand("pause"),
+			pauseCommand("unpause"),
 			monitorCommand(),
 		},
 		CommandNotFound: func(cliContext *cli.Context, name string) {

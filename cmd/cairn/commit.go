@@ -1,0 +1,137 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/cairn-runtime/cairn/commit"
+	"github.com/cairn-runtime/cairn/image"
+	"github.com/cairn-runtime/cairn/runtime"
+	"github.com/urfave/cli/v2"
+)
+
+func commitCommand() *cli.Command {
+	return &cli.Command{
+		Name: "commit", Usage: "Create a new image from a container's changes",
+		ArgsUsage:              "CONTAINER [REPOSITORY[:TAG]]",
+		UseShortOptionHandling: true,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "author", Aliases: []string{"a"}, Usage: `author (e.g., "John Hannibal Smith <hannibal@a-team.com>")`},
+			&cli.StringFlag{Name: "message", Aliases: []string{"m"}, Usage: "commit message"},
+			&cli.StringSliceFlag{Name: "change", Aliases: []string{"c"}, Usage: "apply Dockerfile instruction to the created image"},
+			&cli.BoolFlag{Name: "pause", Aliases: []string{"p"}, Value: true, Usage: "pause the container during commit"},
+			&cli.StringFlag{Name: "timestamp", Usage: "date the image, and clamp the times in its layer, to these seconds since the epoch (reproducible images)"},
+		},
+		Action: runCommit,
+	}
+}
+
+func runCommit(cliContext *cli.Context) error {
+	if n := cliContext.NArg(); n < 1 || n > 2 {
+		return argsError(cliContext, "at least 1 and at most 2 arguments")
+	}
+	o := commit.Options{
+		Author: cliContext.String("author"), Message: cliContext.String("message"),
+		Changes: cliContext.StringSlice("change"), Name: cliContext.Args().Get(1), Pause: cliContext.Bool("pause"),
+	}
+	if ts := cliContext.String("timestamp"); ts != "" {
+		sec, err := strconv.ParseInt(ts, 10, 64)
+		if err != nil || sec < 0 {
+			return usage("invalid argument %q for \"--timestamp\" flag: seconds since the epoch", ts)
+		}
+		o.Timestamp = time.Unix(sec, 0)
+	}
+	if _, err := commit.ParseChanges(o.Changes); err != nil {
+		return usage("%v", err)
+	}
+	if o.Name != "" {
+		if _, err := image.ParseName(o.Name); err != nil {
+			return usage("%v", err)
+		}
+	}
+	s, err := openStores(cliContext)
+	if err != nil {
+		return err
+	}
+	ctx := cliContext.Context
+	c, err := s.containers.Get(ctx, cliContext.Args().First())
+	if err != nil {
+		return err
+	}
+	img, err := s.images.Lookup(c.ImageID.String())
+	if err != nil {
+		return fmt.Errorf("container %s: its image: %w", runtime.ShortID(c.ID), err)
+	}
+	res, err := commit.Commit(ctx, s.images, commit.Source{
+		Upper: s.containers.Upper(c.ID), Image: img, Config: c.Config.DockerOCIImageConfig,
+		What:   "container " + runtime.ShortID(c.ID),
+		Freeze: func() (func() error, error) { return s.containers.Freeze(ctx, c.ID) },
+	}, o)
+	if err != nil {
+		if errors.Is(err, commit.ErrChange) {
+			return usage("%v", err)
+		}
+		return err
+	}
+	if res.Changed != nil {
+		fmt.Fprintf(os.Stderr, "warning: files changed while they were committed (use --pause): %v\n", res.Changed)
+	}
+	fmt.Fprintln(cliContext.App.Writer, res.ID)
+	return nil
+}
+
+func diffCommand() *cli.Command {
+	return &cli.Command{
+		Name: "diff", Usage: "Inspect changes to files or directories on a container's filesystem",
+		ArgsUsage: "CONTAINER",
+		Action: func(cliContext *cli.Context) error {
+			if cliContext.NArg() != 1 {
+				return argsError(cliContext, "exactly 1 argument")
+			}
+			s, err := openStores(cliContext)
+			if err != nil {
+				return err
+			}
+			ctx := cliContext.Context
+			c, err := s.containers.Get(ctx, cliContext.Args().First())
+			if err != nil {
+				return err
+			}
+			var changes []commit.Change
+			err = s.containers.ViewBase(ctx, c.ID, func(base string) error {
+				changes, err = commit.Changes(ctx, s.containers.Upper(c.ID), base)
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			for _, ch := range changes {
+				fmt.Fprintln(cliContext.App.Writer, ch)
+			}
+			return nil
+		},
+	}
+}
+
+func pauseCommand(name string) *cli.Command {
+	usage, do := "Pause all processes within one or more containers", (*runtime.Store).Pause
+	if name == "unpause" {
+		usage, do = "Unpause all processes within one or more containers", (*runtime.Store).Unpause
+	}
+	return &cli.Command{
+		Name: name, Usage: usage, ArgsUsage: "CONTAINER [CONTAINER...]",
+		Action: func(cliContext *cli.Context) error {
+			if cliContext.NArg() < 1 {
+				return argsError(cliContext, "at least 1 argument")
+			}
+			s, err := openStores(cliContext)
+			if err != nil {
+				return err
+			}
+			return eachContainer(cliContext, func(ref string) error { return do(s.containers, cliContext.Context, ref) })
+		},
+	}
+}
