@@ -37,6 +37,7 @@ import (
 	"github.com/cairn-runtime/cairn/image"
 	"github.com/cairn-runtime/cairn/rootfs"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -47,6 +48,9 @@ type Source struct {
 	Config dockerspec.DockerOCIImageConfig
 	// What names the container in errors ("container 3f2a…").
 	What string
+	// CreatedBy is the history's "created by"; empty, the container's
+	// command (Docker's commit), else what a build step says.
+	CreatedBy string
 	// Freeze, if not nil, stops the container's processes until the
 	// function it returns is called; Commit calls it when Options.Pause.
 	Freeze func() (thaw func() error, err error)
@@ -63,6 +67,9 @@ type Options struct {
 	// clamps every file time in the layer: the same change gives the same
 	// image whenever it is committed.
 	Timestamp time.Time
+	// CacheKey and Intermediate are the builder's: see image.DeriveOptions.
+	CacheKey     digest.Digest
+	Intermediate bool
 }
 
 // Result is what Commit made.
@@ -105,9 +112,13 @@ func Commit(ctx context.Context, images *image.Store, src Source, o Options) (Re
 		c.Created = &created
 		c.Author = o.Author
 		c.Comment = o.Message
+		createdBy := src.CreatedBy
+		if createdBy == "" {
+			createdBy = strings.Join(src.Config.Cmd, " ")
+		}
 		c.History = append(slices.Clone(c.History), ocispec.History{
 			Created:    &created,
-			CreatedBy:  strings.Join(src.Config.Cmd, " "),
+			CreatedBy:  createdBy,
 			Author:     o.Author,
 			Comment:    o.Message,
 			EmptyLayer: empty,
@@ -120,7 +131,7 @@ func Commit(ctx context.Context, images *image.Store, src Source, o Options) (Re
 	if err := configure(&probe); err != nil {
 		return Result{}, err
 	}
-	do := image.DeriveOptions{Name: o.Name, Configure: configure, What: "commit of " + src.What}
+	do := image.DeriveOptions{Name: o.Name, Configure: configure, What: "commit of " + src.What, CacheKey: o.CacheKey, Intermediate: o.Intermediate}
 	if empty {
 		res.Empty = true
 		res.Loaded, err = images.Derive(ctx, &src.Image, nil, do)

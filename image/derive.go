@@ -20,6 +20,11 @@ type DeriveOptions struct {
 	// layer's diff ID added to its rootfs. It adds the history entry.
 	Configure func(*Config) error
 	What      string // how errors name the layer ("commit of web", "import of x.tar")
+	// CacheKey, if set, records the image in the build cache under that key.
+	CacheKey digest.Digest
+	// Intermediate images are not in the index: only the build cache (or
+	// the caller) knows them.
+	Intermediate bool
 }
 
 // Derive makes an image on top of parent, as commit, build and import do.
@@ -112,7 +117,7 @@ func (s *Store) Derive(ctx context.Context, parent *Image, layer io.Reader, o De
 	if err != nil {
 		return Loaded{}, err
 	}
-	p := &plan{config: cb, manifest: mb, layers: layers, what: o.What}
+	p := &plan{config: cb, manifest: mb, layers: layers, what: o.What, hidden: o.Intermediate && name == ""}
 	if name != "" {
 		p.names = []string{name}
 	}
@@ -122,6 +127,11 @@ func (s *Store) Derive(ctx context.Context, parent *Image, layer io.Reader, o De
 	out, err := l.commit([]*plan{p})
 	if err != nil {
 		return Loaded{}, err
+	}
+	if o.CacheKey != "" {
+		if err := s.cachePut(o.CacheKey, out[0].Image); err != nil {
+			return Loaded{}, err
+		}
 	}
 	return out[0], nil
 }

@@ -200,6 +200,41 @@ func (s *Store) Tag(ctx context.Context, src, target string) (Image, error) {
 	return img, err
 }
 
+// Name enters img in the index under names (an image a build or the build
+// cache made may not be there yet); with no names, as an unnamed image.
+// The image that had one of the names before keeps its others, or becomes
+// dangling.
+func (s *Store) Name(ctx context.Context, img Image, tags []string) error {
+	var full []string
+	for _, t := range tags {
+		name, err := ParseName(t)
+		if err != nil {
+			return err
+		}
+		full = append(full, name.String())
+	}
+	release, err := s.Lease(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	if !s.HasBlob(img.Manifest.Digest) {
+		return fmt.Errorf("%w: %s", ErrNotFound, ShortID(img.ID))
+	}
+	return s.updateIndex(ctx, func(n *names) error {
+		if len(full) == 0 {
+			if !n.has(img.Manifest.Digest) {
+				n.addUnnamed(img.Manifest)
+			}
+			return nil
+		}
+		for _, name := range full {
+			n.set(name, img.Manifest)
+		}
+		return nil
+	})
+}
+
 // Removal is what Remove did, in Docker's words.
 type Removal struct {
 	Untagged []string      // familiar names

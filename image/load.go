@@ -393,6 +393,7 @@ type plan struct {
 	diffIDs  []digest.Digest
 	names    []string
 	what     string // how errors name the image
+	hidden   bool   // not in the index: an intermediate image of a build
 }
 
 // layerSource is a layer of a plan: an ingested entry, or a blob the store has.
@@ -686,7 +687,10 @@ func (l *loader) commit(plans []*plan) ([]Loaded, error) {
 		out = append(out, Loaded{Image{ID: cd, Manifest: ocispec.Descriptor{MediaType: mt, Digest: md, Size: int64(len(p.manifest))}, Names: p.names}})
 	}
 	err := l.s.updateIndex(l.ctx, func(n *names) error {
-		for _, img := range out {
+		for i, img := range out {
+			if plans[i].hidden {
+				continue
+			}
 			if len(img.Names) == 0 {
 				n.addUnnamed(img.Manifest)
 			}

@@ -35,6 +35,15 @@ func (s *Store) Prune(ctx context.Context, keep func(ctx context.Context, chainI
 			return err
 		}
 	}
+	cached, err := s.cacheEntries()
+	if err != nil {
+		return err
+	}
+	for _, e := range cached {
+		if err := s.mark(e.Manifest, used, chains); err != nil {
+			return err
+		}
+	}
 
 	dir := filepath.Join(s.dir, "blobs", "sha256")
 	entries, err := os.ReadDir(dir)

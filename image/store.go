@@ -59,6 +59,7 @@ type Unpacker interface {
 // Store is an image store.
 type Store struct {
 	dir      string // the OCI layout
+	cache    string // the build cache, beside it (see cache.go)
 	tmp      string // temporary files, on the same filesystem
 	locks    string
 	unpacker Unpacker
@@ -68,7 +69,7 @@ type Store struct {
 // are directories on the same filesystem shared with the other stores. u may be
 // nil, in which case layers are stored but not unpacked.
 func Open(root, tmp, locks string, u Unpacker) (*Store, error) {
-	s := &Store{dir: root, tmp: tmp, locks: locks, unpacker: u}
+	s := &Store{dir: root, cache: filepath.Join(filepath.Dir(root), "build-cache"), tmp: tmp, locks: locks, unpacker: u}
 	for _, d := range []string{filepath.Join(root, "blobs", "sha256"), tmp, locks} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, err

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -133,4 +134,130 @@ func TestCommitMatchesDocker(t *testing.T) {
 		t.Errorf("docker run of cairn's commit: %q", out)
 	}
 	s.ok("rm", "c")
+}
+
+// copyHash matches the hash of what COPY or ADD copied, in a history entry:
+// Docker's hashing is its own.
+var copyHash = regexp.MustCompile(`(file|dir|multi):[0-9a-f]{64}`)
+
+// nonZero drops the fields of a config that say nothing: Docker writes its
+// container config's false, empty and null fields (and the parent's ID as
+// "Image"), cairn leaves them out.
+func nonZero(v any) map[string]any {
+	out := map[string]any{}
+	for k, x := range v.(map[string]any) {
+		switch x := x.(type) {
+		case nil:
+			continue
+		case bool:
+			if !x {
+				continue
+			}
+		case string:
+			if x == "" || k == "Image" {
+				continue
+			}
+		}
+		out[k] = x
+	}
+	return out
+}
+
+// The same Dockerfile, built by cairn and by the real Docker engine (its
+// classic builder), from the same base image, gives images with the same
+// config and the same files in each layer; and cairn's image runs in Docker.
+func TestBuildMatchesDocker(t *testing.T) {
+	docker := testutil.Docker(t)
+	s := newStore(t)
+	s.busybox()
+	base := "cairn-test/build-base:1"
+	s.ok("tag", "busybox", base)
+	baseTar := filepath.Join(t.TempDir(), "base.tar")
+	s.ok("save", "-o", baseTar, base)
+	docker.Run(t, "load", "-i", baseTar)
+	ours, theirs := "cairn-test/built:cairn", "cairn-test/built:docker"
+	defer docker.RunErr("rmi", "-f", base, ours, theirs, theirs+"-first")
+
+	df := "ARG BASE=" + base + `
+FROM $BASE AS first
+ARG VERSION=1
+LABEL l1="x" version=$VERSION
+ENV APP=/app PATH=/usr/bin:/bin
+WORKDIR /app
+COPY hello.txt /app/
+COPY dir /app/dir/
+COPY --chown=65534:65534 hello.txt *.conf /owned/
+ADD hello.txt /added/
+ADD archive.tgz /unpacked/
+RUN echo "v=$VERSION" > /app/v && mkdir /made && rm -rf /usr/sbin
+USER nobody
+EXPOSE 80 53/udp
+VOLUME /data
+STOPSIGNAL SIGINT
+HEALTHCHECK --interval=30s --retries=3 CMD true
+ONBUILD RUN echo trigger
+SHELL ["/bin/sh", "-ec"]
+MAINTAINER someone <s@example.org>
+ENTRYPOINT ["/bin/echo"]
+CMD ["hi"]
+
+FROM ` + base + `
+COPY --from=first /app/v /v
+CMD ls -a
+`
+	ctx := buildContext(t, map[string]string{
+		"Dockerfile": df, "hello.txt": "hello\n", "dir/a": "a", "dir/sub/b": "b", "x.conf": "x",
+		"archive.tgz": tgz(t, map[string]string{"in/t.txt": "tar"}),
+	})
+	for _, target := range []string{"first", ""} {
+		name := map[string]string{"first": "-first", "": ""}[target]
+		args := []string{"build", "--build-arg", "VERSION=2"}
+		if target != "" {
+			args = append(args, "--target", target)
+		}
+		s.ok(append(args, "-t", ours+name, ctx)...)
+		docker.Run(t, append(args, "--network", "none", "-t", theirs+name, ctx)...)
+
+		a, b := filepath.Join(t.TempDir(), "cairn.tar"), filepath.Join(t.TempDir(), "docker.tar")
+		s.ok("save", "-o", a, ours+name)
+		docker.Run(t, "save", "-o", b, theirs+name)
+		cc, cl := dockerArchiveLayers(t, a)
+		dc, dl := dockerArchiveLayers(t, b)
+		ccfg, _ := json.Marshal(nonZero(cc["config"]))
+		dcfg, _ := json.Marshal(nonZero(dc["config"]))
+		if string(ccfg) != string(dcfg) || cc["author"] != dc["author"] {
+			t.Errorf("%s: configs differ:\ncairn  %s %v\ndocker %s %v", target, ccfg, cc["author"], dcfg, dc["author"])
+		}
+		if len(cl) != len(dl) {
+			t.Errorf("%s: cairn's image has %d layers, Docker's %d", target, len(cl), len(dl))
+			continue
+		}
+		for i := range cl {
+			if strings.Join(cl[i], "\n") != strings.Join(dl[i], "\n") {
+				t.Errorf("%s: layer %d differs:\ncairn:\n%s\ndocker:\n%s", target, i, strings.Join(cl[i], "\n"), strings.Join(dl[i], "\n"))
+			}
+		}
+		// The history: one entry per instruction, and the same words but
+		// for the hashes of what COPY and ADD copied.
+		hist := func(c map[string]any) []string {
+			var out []string
+			for _, h := range c["history"].([]any) {
+				by, _ := h.(map[string]any)["created_by"].(string)
+				by = copyHash.ReplaceAllString(by, "$1:<hash>")
+				out = append(out, fmt.Sprint(by, " empty=", h.(map[string]any)["empty_layer"]))
+			}
+			return out
+		}
+		if ch, dh := hist(cc), hist(dc); strings.Join(ch, "\n") != strings.Join(dh, "\n") {
+			t.Errorf("%s: histories differ:\ncairn:\n%s\ndocker:\n%s", target, strings.Join(ch, "\n"), strings.Join(dh, "\n"))
+		}
+	}
+	// cairn's image, in Docker.
+	img := filepath.Join(t.TempDir(), "img.tar")
+	s.ok("save", "-o", img, ours)
+	docker.RunErr("rmi", "-f", ours)
+	docker.Run(t, "load", "-i", img)
+	if out := docker.Run(t, "run", "--rm", "--network", "none", ours, "cat", "/v"); out != "v=2\n" {
+		t.Errorf("docker run of cairn's build: %q", out)
+	}
 }

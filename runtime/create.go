@@ -19,6 +19,9 @@ import (
 type CreateOptions struct {
 	Name  string // empty: a generated adjective_surname
 	Image string // as the user named it
+	// From, if set, is the image itself (the builder's intermediate images
+	// have no name to look up); Image then only names it.
+	From *image.Image
 	// Entrypoint is --entrypoint: nil keeps the image's; a value replaces it
 	// and clears the image's CMD; [""] clears both.
 	Entrypoint []string
@@ -94,20 +97,25 @@ func (s *Store) Create(ctx context.Context, o CreateOptions) (*Container, error)
 		return nil, err
 	}
 	defer release()
-	img, err := s.images.Lookup(o.Image)
-	if err != nil {
+	var img image.Image
+	if o.From != nil {
+		img = *o.From
+	} else if img, err = s.images.Lookup(o.Image); err != nil {
 		return nil, err
 	}
 	ic, _, err := s.images.Config(img)
 	if err != nil {
 		return nil, err
 	}
+	// Snapshots an image lacks (one another OCI tool wrote into the layout)
+	// are unpacked from its blobs now.
+	chains, err := s.images.EnsureSnapshots(ctx, img)
+	if err != nil {
+		return nil, err
+	}
 	var chain digest.Digest
-	if ids := image.ChainIDs(ic.RootFS.DiffIDs); len(ids) > 0 {
-		chain = ids[len(ids)-1]
-		if !s.snaps.Exists(chain) {
-			return nil, fmt.Errorf("image %s: layer snapshot %s is missing", image.ShortID(img.ID), chain)
-		}
+	if len(chains) > 0 {
+		chain = chains[len(chains)-1]
 	}
 
 	id := newID()

@@ -73,6 +73,8 @@ func newApp() *cli.App {
 			exportCommand(),
 			volumeCommand(),
 			commitCommand(),
+			buildCommand(),
+			builderCommand(),
 			diffCommand(),
 			pauseCommand("pause"),
 			pauseCommand("unpause"),
