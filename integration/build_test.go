@@ -142,6 +142,8 @@ COPY --from=builder /version /version
 FROM busybox
 MAINTAINER Ann <ann@example.org>
 COPY --from=builder /version /data /copied/
+COPY --chmod=0750 one.conf /modes/
+COPY --from=busybox /etc/passwd /from-image-passwd
 COPY --from=empty /version /from-scratch
 LABEL a=1 b="two words"
 EXPOSE 80 53/udp
@@ -191,6 +193,7 @@ CMD ["sh"]
 
 	// The final stage.
 	check("all", "ls /copied; cat /copied/version /from-scratch", "a\nsub\nversion\nversion 2.0 from busybox\nproxy http://proxy.example:3128\nversion 2.0 from busybox\nproxy http://proxy.example:3128\n")
+	check("all", "stat -c %a /modes/one.conf; head -1 /from-image-passwd", "750\nroot:x:0:0:root:/root:/bin/sh\n")
 	got := s.ok("image", "inspect", "-f", "{{.Author}}|{{.Config.Labels}}|{{.Config.ExposedPorts}}|{{.Config.Volumes}}|{{.Config.StopSignal}}|{{.Config.Healthcheck}}|{{.Config.OnBuild}}|{{.Config.Env}}|{{.Config.Cmd}}", "all")
 	want := "Ann <ann@example.org>|map[a:1 b:two words]|map[53/udp:map[] 80/tcp:map[]]|map[/vol:map[]]|SIGQUIT|map[Interval:5000000000 Retries:2 Test:[CMD true]]|[RUN echo triggered > /onbuild]|[PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin E1=one E2=unset]|[sh]\n"
 	if got != want {
@@ -214,9 +217,9 @@ CMD ["sh"]
 			empty++
 		}
 	}
-	// busybox and the two COPY; MAINTAINER, LABEL, EXPOSE, VOLUME, STOPSIGNAL, HEALTHCHECK, ONBUILD, ENV, CMD.
-	if layers != 3 || empty != 9 {
-		t.Errorf("the final image has %d layers and %d empty_layer entries, want 3 and 9", layers, empty)
+	// busybox and the four COPY; MAINTAINER, LABEL, EXPOSE, VOLUME, STOPSIGNAL, HEALTHCHECK, ONBUILD, ENV, CMD.
+	if layers != 5 || empty != 9 {
+		t.Errorf("the final image has %d layers and %d empty_layer entries, want 5 and 9", layers, empty)
 	}
 	if out := s.ok("ps", "-aq"); out != "" {
 		t.Errorf("build left containers: %q", out)
