@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/distribution/reference"
@@ -57,6 +58,19 @@ func ParseName(s string) (reference.Named, error) {
 		return nil, fmt.Errorf("refusing to create a tag with a digest reference: %q", s)
 	}
 	return reference.TagNameOnly(n), nil
+}
+
+// parseAnyName parses a name a pulled image is given: a tag reference, or
+// a digest reference when the image was pulled by digest.
+func parseAnyName(s string) (string, error) {
+	n, err := reference.ParseNormalizedNamed(s)
+	if err != nil {
+		return "", fmt.Errorf("invalid reference format: %q: %w", s, err)
+	}
+	if _, ok := n.(reference.Digested); ok {
+		return n.String(), nil
+	}
+	return reference.TagNameOnly(n).String(), nil
 }
 
 // ChainIDs returns the chain IDs of a stack of layers, bottom first.
@@ -121,7 +135,7 @@ func lookup(imgs []Image, ref string) (Image, error) {
 	if n, err := reference.ParseNormalizedNamed(ref); err == nil {
 		if dg, ok := n.(reference.Digested); ok {
 			for _, img := range imgs {
-				if img.Manifest.Digest == dg.Digest() || img.ID == dg.Digest() {
+				if img.Manifest.Digest == dg.Digest() || img.ID == dg.Digest() || slices.Contains(img.Names, n.String()) {
 					return img, nil
 				}
 			}

@@ -45,6 +45,16 @@ func (s *Store) Prune(ctx context.Context, keep func(ctx context.Context, chainI
 		}
 	}
 
+	if err := s.markConversions(used); err != nil {
+		return err
+	}
+	if srcs, err := os.ReadDir(s.sources); err == nil {
+		for _, f := range srcs {
+			if !used[digest.NewDigestFromEncoded(digest.SHA256, f.Name())] {
+				os.Remove(filepath.Join(s.sources, f.Name()))
+			}
+		}
+	}
 	dir := filepath.Join(s.dir, "blobs", "sha256")
 	entries, err := os.ReadDir(dir)
 	if err != nil {

@@ -58,18 +58,25 @@ type Unpacker interface {
 
 // Store is an image store.
 type Store struct {
-	dir      string // the OCI layout
-	cache    string // the build cache, beside it (see cache.go)
-	tmp      string // temporary files, on the same filesystem
-	locks    string
-	unpacker Unpacker
+	dir   string // the OCI layout
+	cache string // the build cache, beside it (see cache.go)
+	// conversions and sources: compressed forms of layers, and where
+	// layers were pulled from (see convert.go)
+	conversions, sources string
+	tmp                  string // temporary files, on the same filesystem
+	locks                string
+	unpacker             Unpacker
 }
 
 // Open opens the image store under root (creating it if needed); tmp and locks
 // are directories on the same filesystem shared with the other stores. u may be
 // nil, in which case layers are stored but not unpacked.
 func Open(root, tmp, locks string, u Unpacker) (*Store, error) {
-	s := &Store{dir: root, cache: filepath.Join(filepath.Dir(root), "build-cache"), tmp: tmp, locks: locks, unpacker: u}
+	s := &Store{
+		dir: root, cache: filepath.Join(filepath.Dir(root), "build-cache"),
+		conversions: filepath.Join(filepath.Dir(root), "conversions"), sources: filepath.Join(filepath.Dir(root), "sources"),
+		tmp: tmp, locks: locks, unpacker: u,
+	}
 	for _, d := range []string{filepath.Join(root, "blobs", "sha256"), tmp, locks} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, err
