@@ -60,6 +60,7 @@ type Options struct {
 	Args       []string // --build-arg: KEY=VALUE, or KEY for the value in the environment
 	Target     string   // the stage to build; empty: the last
 	NoCache    bool
+	Pull       bool   // pull every FROM image, even one the store has (Builder.Pull)
 	Network    string // of RUN steps: "host" (the default) or "none"
 	// Out receives the progress, as the classic builder prints it, and
 	// the output of RUN steps.
@@ -72,6 +73,9 @@ type Builder struct {
 	Containers *runtime.Store
 	Snapshots  *snapshot.Store
 	Tmp        string // the store's directory for work in progress
+	// Pull, if not nil, fetches a FROM image the store does not have (or
+	// every FROM image, with Options.Pull), as Docker's builder does.
+	Pull func(ctx context.Context, ref string) error
 }
 
 // proxyArgs may be given without an ARG, and stay out of the history, as in Docker.
@@ -263,6 +267,12 @@ func (bs *buildState) from(ctx context.Context, st instructions.Stage, i int) (*
 		s.cfg.RootFS.Type = "layers"
 	default:
 		img, err := bs.b.Images.Lookup(name)
+		if bs.b.Pull != nil && (bs.o.Pull || errors.Is(err, image.ErrNotFound)) {
+			if perr := bs.b.Pull(ctx, name); perr != nil {
+				return nil, fmt.Errorf("%s: %w", st.SourceCode, perr)
+			}
+			img, err = bs.b.Images.Lookup(name)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", st.SourceCode, err)
 		}

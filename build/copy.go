@@ -158,8 +158,16 @@ func (s *stageState) copy(ctx context.Context, sd instructions.SourcesAndDest, f
 	var from image.Image
 	if st, ok := s.bs.stageByName(f.from); ok && st.parent != nil {
 		from = *st.parent
-	} else if from, err = s.bs.b.Images.Lookup(f.from); err != nil {
-		return fmt.Errorf("--from=%s: %w", f.from, err)
+	} else {
+		from, err = s.bs.b.Images.Lookup(f.from)
+		if errors.Is(err, image.ErrNotFound) && s.bs.b.Pull != nil {
+			if err = s.bs.b.Pull(ctx, f.from); err == nil {
+				from, err = s.bs.b.Images.Lookup(f.from)
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("--from=%s: %w", f.from, err)
+		}
 	}
 	chains, err := s.bs.b.Images.EnsureSnapshots(ctx, from)
 	if err != nil {

@@ -307,7 +307,7 @@ func TestBuildFailures(t *testing.T) {
 		"syntax":     "FROM busybox\nRUN true\nNOTANINSTRUCTION x\n",
 		"outside":    "FROM busybox\nCOPY ../secret /x\n",
 		"missing":    "FROM busybox\nCOPY nothere /x\n",
-		"noimage":    "FROM nosuchimage\n",
+		"noimage":    "FROM 127.0.0.1:9/nosuchimage\n",
 		"multi":      "FROM busybox\nCOPY a b /dest\n",
 		"a":          "a", "b": "b",
 	})
@@ -319,7 +319,7 @@ func TestBuildFailures(t *testing.T) {
 	s.fails(1, "line 3", "build", "-f", filepath.Join(ctx, "syntax"), ctx)
 	s.fails(1, "forbidden path outside the build context", "build", "-f", filepath.Join(ctx, "outside"), ctx)
 	s.fails(1, "file not found in build context", "build", "-f", filepath.Join(ctx, "missing"), ctx)
-	s.fails(1, "No such image: nosuchimage", "build", "-f", filepath.Join(ctx, "noimage"), ctx)
+	s.fails(1, "registry unreachable: 127.0.0.1:9", "build", "-f", filepath.Join(ctx, "noimage"), ctx)
 	s.fails(1, "must be a directory and end with a /", "build", "-f", filepath.Join(ctx, "multi"), ctx)
 	s.fails(125, "invalid reference format", "build", "-t", "Bad:Tag", ctx)
 	if out := s.ok("ps", "-aq"); out != "" {

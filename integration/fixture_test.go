@@ -69,6 +69,7 @@ type fixtureImage struct {
 	WorkingDir, User string
 	StopSignal       string
 	Volumes          []string
+	Architecture     string // default: this machine's
 	Labels           map[string]string
 }
 
@@ -78,6 +79,9 @@ func (f fixtureImage) config() ([]byte, digest.Digest) {
 	created := time.Unix(1700000000, 0).UTC()
 	c.Created = &created
 	c.Architecture, c.OS = runtime.GOARCH, "linux"
+	if f.Architecture != "" {
+		c.Architecture = f.Architecture
+	}
 	c.Config.Cmd = f.Cmd
 	c.Config.Entrypoint, c.Config.Env = f.Entrypoint, f.Env
 	c.Config.WorkingDir, c.Config.User, c.Config.StopSignal = f.WorkingDir, f.User, f.StopSignal

@@ -100,6 +100,7 @@ type result struct {
 type store struct {
 	t    testing.TB
 	root string
+	env  []string // added to cairn's environment (CAIRN_CONFIG, DOCKER_CONFIG)
 }
 
 func newStore(t testing.TB) *store {
@@ -139,6 +140,9 @@ func (s *store) run(in []byte, args ...string) result {
 	cmd := exec.CommandContext(ctx, cairnBin, append([]string{"--root", s.root}, args...)...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if len(s.env) > 0 {
+		cmd.Env = append(os.Environ(), s.env...)
+	}
 	if in != nil {
 		cmd.Stdin = bytes.NewReader(in)
 	}

@@ -62,6 +62,9 @@ func (s *store) start(args ...string) *background {
 		done: make(chan struct{}),
 	}
 	bg.cmd.Stdout, bg.cmd.Stderr = bg.stdout, bg.stderr
+	if len(s.env) > 0 {
+		bg.cmd.Env = append(os.Environ(), s.env...)
+	}
 	if err := bg.cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}
@@ -246,7 +249,7 @@ func TestRunForegroundStreamsAndExitCodes(t *testing.T) {
 	}
 	s.fails(127, "executable file not found", "run", "--rm", "busybox", "nosuchcommand")
 	s.fails(126, "", "run", "--rm", "busybox", "/etc/passwd")
-	s.fails(125, "No such image", "run", "--rm", "nosuchimage")
+	s.fails(125, "No such image", "run", "--rm", "--pull=never", "nosuchimage")
 	s.fails(125, "invalid argument \"12q\" for \"-m, --memory\"", "run", "--rm", "--memory", "12q", "busybox", "true")
 	s.fails(125, "network", "run", "--rm", "--network", "bridge", "busybox", "true")
 	s.fails(125, "unknown capability", "run", "--rm", "--cap-add", "NOPE", "busybox", "true")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +22,7 @@ func buildCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "build-arg", Usage: "set build-time variables"},
 			&cli.StringFlag{Name: "target", Usage: "set the target build stage to build"},
 			&cli.BoolFlag{Name: "no-cache", Usage: "do not use cache when building the image"},
+			&cli.BoolFlag{Name: "pull", Usage: "always attempt to pull a newer version of the FROM images"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "suppress the build output and print image ID on success"},
 			&cli.StringFlag{Name: "network", Value: "host", Usage: "the network of RUN steps: host or none"},
 			&cli.BoolFlag{Name: "rm", Value: true, Usage: "remove intermediate containers (cairn always does)"},
@@ -55,7 +57,7 @@ func runBuild(cliContext *cli.Context) error {
 	o := build.Options{
 		Context: cliContext.Args().First(), Tags: cliContext.StringSlice("tag"),
 		Args: cliContext.StringSlice("build-arg"), Target: cliContext.String("target"),
-		NoCache: cliContext.Bool("no-cache"), Network: cliContext.String("network"), Out: out,
+		NoCache: cliContext.Bool("no-cache"), Pull: cliContext.Bool("pull"), Network: cliContext.String("network"), Out: out,
 	}
 	if f := cliContext.String("file"); f != "" {
 		// As Docker: relative to the working directory.
@@ -63,7 +65,12 @@ func runBuild(cliContext *cli.Context) error {
 			return err
 		}
 	}
-	b := &build.Builder{Images: s.images, Containers: s.containers, Snapshots: s.snapshots, Tmp: filepath.Join(s.root, "tmp")}
+	b := &build.Builder{Images: s.images, Containers: s.containers, Snapshots: s.snapshots, Tmp: filepath.Join(s.root, "tmp"),
+		Pull: func(ctx context.Context, ref string) error {
+			_, err := pull(cliContext, s, ref, "", out, false) // the build holds a lease
+			return err
+		},
+	}
 	img, err := b.Build(cliContext.Context, o)
 	var re *build.RunError
 	if errors.As(err, &re) {

@@ -45,6 +45,8 @@ func createFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "privileged", Usage: "give extended privileges to this container"},
 		&cli.StringSliceFlag{Name: "cap-add", Usage: "add Linux capabilities"},
 		&cli.StringSliceFlag{Name: "cap-drop", Usage: "drop Linux capabilities"},
+		&cli.StringFlag{Name: "pull", Value: "missing", Usage: "pull the image before running: always, missing or never"},
+		&cli.StringFlag{Name: "platform", Usage: "os/arch[/variant] of the image to pull, if it is pulled"},
 	}
 }
 
@@ -183,9 +185,26 @@ func createContainer(cliContext *cli.Context, forRun bool) (*stores, *runtime.Co
 	if o.Tty && o.OpenStdin && forRun && !cliContext.Bool("detach") && !term.IsTerminal(int(os.Stdin.Fd())) {
 		return nil, nil, usage("the input device is not a TTY")
 	}
+	policy := cliContext.String("pull")
+	switch policy {
+	case "always", "missing", "never":
+	default:
+		return nil, nil, usage("invalid pull option: %q: must be one of \"always\", \"missing\" or \"never\"", policy)
+	}
 	s, err := openStores(cliContext)
 	if err != nil {
 		return nil, nil, err
+	}
+	// As Docker: an image that is not there is pulled, and reported on stderr.
+	_, err = s.images.Lookup(o.Image)
+	missing := errors.Is(err, image.ErrNotFound)
+	if policy == "always" || policy == "missing" && missing {
+		if missing {
+			fmt.Fprintf(cliContext.App.ErrWriter, "Unable to find image '%s' locally\n", o.Image)
+		}
+		if _, err := pull(cliContext, s, o.Image, cliContext.String("platform"), cliContext.App.ErrWriter, true); err != nil {
+			return nil, nil, &statusError{code: exitCairn, err: err}
+		}
 	}
 	c, err := s.containers.Create(cliContext.Context, o)
 	if err != nil {

@@ -47,6 +47,7 @@ func newApp() *cli.App {
 		DisableSliceFlagSeparator: true,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "root", Usage: "the store's root directory", Value: "/var/lib/cairn", EnvVars: []string{"CAIRN_ROOT"}},
+			configFlag,
 		},
 		OnUsageError: usageError,
 		Commands: []*cli.Command{
@@ -58,6 +59,10 @@ func newApp() *cli.App {
 			importCommand(),
 			loadCommand(),
 			saveCommand(),
+			pullCommand(),
+			pushCommand(),
+			loginCommand(),
+			logoutCommand(),
 			runCommand(),
 			createCommand(),
 			startCommand(),

@@ -74,6 +74,11 @@ func (e *DockerEngine) Run(t testing.TB, args ...string) string {
 // standard error, and an error if it could not run, exited non-zero or ran
 // past the timeout.
 func (e *DockerEngine) RunErr(args ...string) (stdout, stderr string, err error) {
+	return e.RunErrIn(nil, args...)
+}
+
+// RunErrIn is RunErr with stdin (nil: none).
+func (e *DockerEngine) RunErrIn(stdin []byte, args ...string) (stdout, stderr string, err error) {
 	timeout := e.Timeout
 	if timeout <= 0 {
 		timeout = DefaultDockerTimeout
@@ -88,6 +93,9 @@ func (e *DockerEngine) RunErr(args ...string) (stdout, stderr string, err error)
 	cmd.WaitDelay = 5 * time.Second
 	var outBuf, errBuf bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &outBuf, &errBuf
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
 	err = cmd.Run()
 	if ctx.Err() == context.DeadlineExceeded {
 		err = fmt.Errorf("timed out after %v: %w", timeout, err)

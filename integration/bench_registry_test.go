@@ -1,0 +1,156 @@
+package integration
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cairn-runtime/cairn/internal/testutil"
+)
+
+// BenchmarkPushPullVsSkopeo pushes the 1 GiB, three-layer image of
+// BenchmarkLoadVsDocker (50,000 incompressible files, kept uncompressed in
+// the store) to a local docker-registry and pulls it back, with cairn and
+// with `skopeo copy` between the same endpoints (the store's OCI layout and
+// the registry), each against a registry of its own started for the step,
+// so that every blob is uploaded. It reports skopeo's time over cairn's:
+//
+//	push-cold-x:   cairn compresses the layers (gzip) as skopeo does
+//	push-warm-x:   cairn's compressed layers are remembered from the cold push
+//	pull-x:        skopeo into an OCI layout only stores the blobs; cairn also
+//	               unpacks every layer into its snapshot, ready to run
+//	pull-unpack-x: skopeo into containers-storage (overlay), which unpacks
+//	               the layers as cairn does: the same work
+//	total-x:       cold push + pull, against skopeo's push + pull to a layout
+//
+// and the time of a second pull of the image, all of whose layers are there.
+//
+// Every store and registry lives on a tmpfs mounted for the benchmark: this
+// measures the programs, not this machine's disk, whose ext4 (no journal)
+// makes creating files after many were deleted several times slower, and
+// each step deletes what it made.
+func BenchmarkPushPullVsSkopeo(b *testing.B) {
+	testutil.RequiresTool(b, "skopeo")
+	archive, tag := bigArchive(b, 0)
+	fs := b.TempDir()
+	if err := syscall.Mount("tmpfs", fs, "tmpfs", 0, "size=12g,mode=0700"); err != nil {
+		b.Fatalf("mount a tmpfs: %v", err)
+	}
+	b.Cleanup(func() {
+		if err := syscall.Unmount(fs, syscall.MNT_DETACH); err != nil {
+			b.Errorf("unmount %s: %v", fs, err)
+		}
+	})
+	at := func(name string) *store {
+		s := &store{t: b, root: filepath.Join(fs, name)}
+		b.Cleanup(s.cleanup)
+		return s
+	}
+	src := at("src")
+	src.ok("load", "-i", archive)
+	layout := filepath.Join(src.root, "images")
+	var cairnCold, cairnWarm, cairnPull, skopeoPush, skopeoPull, skopeoUnpack, again []time.Duration
+	timeIt := func(fn func()) time.Duration {
+		start := time.Now()
+		fn()
+		return time.Since(start)
+	}
+	registry := func(name string) *testutil.RegistryServer {
+		return testutil.StartRegistry(b, testutil.RegistryOptions{Dir: filepath.Join(fs, name)})
+	}
+	drop := func(r *testutil.RegistryServer) {
+		r.Stop()
+		os.RemoveAll(r.Dir)
+	}
+	for i := 0; i < b.N; i++ {
+		cairnRound := func() {
+			reg := registry("reg-cairn")
+			ref := reg.Addr + "/bench/big:1"
+			src.ok("tag", tag, ref)
+			os.RemoveAll(filepath.Join(src.root, "conversions")) // cold: compress again
+			cairnCold = append(cairnCold, timeIt(func() { src.ok("push", "-q", ref) }))
+			dst := at("dst")
+			cairnPull = append(cairnPull, timeIt(func() { dst.ok("pull", "-q", ref) }))
+			again = append(again, timeIt(func() { dst.ok("pull", "-q", ref) }))
+			dst.cleanup()
+			os.RemoveAll(dst.root)
+			drop(reg)
+			reg = registry("reg-warm")
+			ref = reg.Addr + "/bench/big:1"
+			src.ok("tag", tag, ref)
+			cairnWarm = append(cairnWarm, timeIt(func() { src.ok("push", "-q", ref) }))
+			drop(reg)
+		}
+		skopeoRound := func() {
+			reg := registry("reg-skopeo")
+			ref := "docker://" + reg.Addr + "/bench/big:1"
+			skopeoPush = append(skopeoPush, timeIt(func() {
+				skopeo(b, "copy", "--dest-tls-verify=false", "oci:"+layout+":docker.io/"+tag, ref)
+			}))
+			oci := filepath.Join(fs, "oci")
+			skopeoPull = append(skopeoPull, timeIt(func() {
+				skopeo(b, "copy", "--src-tls-verify=false", ref, "oci:"+oci+":big")
+			}))
+			os.RemoveAll(oci)
+			cs := filepath.Join(fs, "containers-storage")
+			skopeoUnpack = append(skopeoUnpack, timeIt(func() {
+				skopeo(b, "copy", "--src-tls-verify=false", ref, "containers-storage:[overlay@"+cs+"/root+"+cs+"/run]bench/big:1")
+			}))
+			unmountUnder(b, cs)
+			os.RemoveAll(cs)
+			drop(reg)
+		}
+		if i%2 == 0 {
+			cairnRound()
+			skopeoRound()
+		} else {
+			skopeoRound()
+			cairnRound()
+		}
+	}
+	mc, mw, mp := median(cairnCold), median(cairnWarm), median(cairnPull)
+	sp, sl, su := median(skopeoPush), median(skopeoPull), median(skopeoUnpack)
+	b.ReportMetric(mc.Seconds(), "cairn-push-cold-s")
+	b.ReportMetric(mw.Seconds(), "cairn-push-warm-s")
+	b.ReportMetric(mp.Seconds(), "cairn-pull-s")
+	b.ReportMetric(sp.Seconds(), "skopeo-push-s")
+	b.ReportMetric(sl.Seconds(), "skopeo-pull-s")
+	b.ReportMetric(su.Seconds(), "skopeo-pull-unpack-s")
+	b.ReportMetric(sp.Seconds()/mc.Seconds(), "push-cold-x")
+	b.ReportMetric(sp.Seconds()/mw.Seconds(), "push-warm-x")
+	b.ReportMetric(sl.Seconds()/mp.Seconds(), "pull-x")
+	b.ReportMetric(su.Seconds()/mp.Seconds(), "pull-unpack-x")
+	b.ReportMetric((sp+sl).Seconds()/(mc+mp).Seconds(), "total-x")
+	b.ReportMetric(float64(median(again).Microseconds())/1000, "pull-again-ms")
+}
+
+func skopeo(b *testing.B, args ...string) {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "skopeo", args...).CombinedOutput()
+	if err != nil {
+		b.Fatalf("skopeo %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+// unmountUnder unmounts what containers-storage left mounted under dir.
+func unmountUnder(b *testing.B, dir string) {
+	data, _ := os.ReadFile("/proc/self/mounts")
+	var mounts []string
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) > 1 && strings.HasPrefix(f[1], dir+"/") {
+			mounts = append(mounts, f[1])
+		}
+	}
+	for i := len(mounts) - 1; i >= 0; i-- {
+		if err := syscall.Unmount(mounts[i], 0); err != nil {
+			b.Errorf("unmount %s: %v", mounts[i], err)
+		}
+	}
+}
