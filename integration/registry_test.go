@@ -73,6 +73,16 @@ func (s *store) layeredImage(name string, big, small int) fixtureImage {
 	return img
 }
 
+// derivedImage loads into s an image of base's layers and one more, with
+// the file /derived.
+func (s *store) derivedImage(base fixtureImage, name string) {
+	s.t.Helper()
+	derived := base
+	derived.Names = []string{name}
+	derived.Layers = append(append([][]byte{}, base.Layers...), layerTar(s.t, file("derived", "yes")))
+	s.ok("load", "-i", writeFile(s.t, dockerArchive(s.t, derived)))
+}
+
 // remoteManifest fetches the manifest of repo:ref (repo with its registry)
 // straight from the registry.
 func remoteManifest(t testing.TB, repo, ref string) (ocispec.Manifest, string, digest.Digest, int64) {
@@ -265,10 +275,7 @@ func TestPullSkipsLayersItHas(t *testing.T) {
 	repo := uniqueRepo(t, p.Addr)
 	src := registryStore(t, "", "")
 	base := src.layeredImage(repo+":base", 1<<20, 1<<10)
-	derived := base
-	derived.Names = []string{repo + ":derived"}
-	derived.Layers = append(append([][]byte{}, base.Layers...), layerTar(t, file("derived", "yes")))
-	src.ok("load", "-i", writeFile(t, dockerArchive(t, derived)))
+	src.derivedImage(base, repo+":derived")
 	src.ok("push", repo+":base")
 	src.ok("push", repo+":derived")
 
@@ -306,10 +313,7 @@ func TestPushUploadsOnlyMissingBlobs(t *testing.T) {
 	s := registryStore(t, "", "")
 	base := s.layeredImage(repo+":base", 1<<20, 1<<10)
 	s.ok("push", repo+":base")
-	derived := base
-	derived.Names = []string{repo + ":derived"}
-	derived.Layers = append(append([][]byte{}, base.Layers...), layerTar(t, file("derived", "yes")))
-	s.ok("load", "-i", writeFile(t, dockerArchive(t, derived)))
+	s.derivedImage(base, repo+":derived")
 
 	p.set(nil, nil)
 	out := s.ok("push", repo+":derived")

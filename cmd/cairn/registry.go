@@ -184,12 +184,9 @@ func loginCommand() *cli.Command {
 			&cli.BoolFlag{Name: "password-stdin", Usage: "take the password from stdin"},
 		},
 		Action: func(cliContext *cli.Context) error {
-			if cliContext.NArg() > 1 {
-				return argsError(cliContext, "at most 1 argument")
-			}
-			server := cliContext.Args().First()
-			if server == "" {
-				server = "docker.io"
+			server, err := serverArg(cliContext)
+			if err != nil {
+				return err
 			}
 			user, pass := cliContext.String("username"), cliContext.String("password")
 			errOut := cliContext.App.ErrWriter
@@ -249,18 +246,26 @@ func loginCommand() *cli.Command {
 	}
 }
 
+// serverArg is the SERVER of login and logout: Docker Hub if none.
+func serverArg(cliContext *cli.Context) (string, error) {
+	if cliContext.NArg() > 1 {
+		return "", argsError(cliContext, "at most 1 argument")
+	}
+	if s := cliContext.Args().First(); s != "" {
+		return s, nil
+	}
+	return "docker.io", nil
+}
+
 func logoutCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "logout",
 		Usage:     "Log out from a registry",
 		ArgsUsage: "[SERVER]",
 		Action: func(cliContext *cli.Context) error {
-			if cliContext.NArg() > 1 {
-				return argsError(cliContext, "at most 1 argument")
-			}
-			server := cliContext.Args().First()
-			if server == "" {
-				server = "docker.io"
+			server, err := serverArg(cliContext)
+			if err != nil {
+				return err
 			}
 			c, err := registryClient(cliContext, nil)
 			if err != nil {
