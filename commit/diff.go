@@ -3,10 +3,10 @@ package commit
 import (
 	"context"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
 
+	"github.com/cairn-runtime/cairn/rootfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -51,7 +51,7 @@ func Changes(ctx context.Context, upper, base string) ([]Change, error) {
 	buf := make([]byte, 64<<10)
 	var walk func(ufd, bfd int, dir string) error
 	walk = func(ufd, bfd int, dir string) error {
-		names, err := readNames(ufd, buf)
+		names, err := rootfs.ReadNames(ufd, buf)
 		if err != nil {
 			return fmt.Errorf("list %s: %w", dir, err)
 		}
@@ -110,27 +110,4 @@ func opaque(fd int) bool {
 	var v [1]byte
 	n, err := unix.Fgetxattr(fd, "trusted.overlay.opaque", v[:])
 	return err == nil && n == 1 && v[0] == 'y'
-}
-
-// readNames lists a directory, sorted bytewise.
-func readNames(fd int, buf []byte) ([]string, error) {
-	if _, err := unix.Seek(fd, 0, io.SeekStart); err != nil {
-		return nil, err
-	}
-	var names []string
-	for {
-		n, err := unix.Getdents(fd, buf)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		if n <= 0 {
-			break
-		}
-		_, _, names = unix.ParseDirent(buf[:n], -1, names)
-	}
-	slices.Sort(names)
-	return names, nil
 }

@@ -3,6 +3,7 @@ package image
 import (
 	"archive/tar"
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -247,9 +248,25 @@ func (l *loader) wait() error {
 // pending snapshot, recording its compression and, when compressed, its diff ID
 // (an uncompressed layer's diff ID is its digest).
 func (l *loader) unpackStream(ing *ingested, raw io.Reader) error {
+	key, comp, diffID, err := l.s.unpackLayer(l.ctx, raw)
+	if err != nil {
+		return err
+	}
+	ing.key, ing.comp = key, comp
+	if diffID != "" {
+		ing.diffID = diffID
+	}
+	return nil
+}
+
+// unpackLayer reads a layer stream, compressed or not, to its end (what
+// follows the compressed stream included) into a pending snapshot. diffID
+// is the digest of the uncompressed tar when the stream was compressed;
+// empty when it was not, the stream's own digest being its diff ID.
+func (s *Store) unpackLayer(ctx context.Context, raw io.Reader) (key string, comp rootfs.Compression, diffID digest.Digest, err error) {
 	dec, comp, err := rootfs.Decompress(raw)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrInvalid, err)
+		return "", 0, "", fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	defer dec.Close()
 	var src io.Reader = dec
@@ -257,18 +274,17 @@ func (l *loader) unpackStream(ing *ingested, raw io.Reader) error {
 	if comp != rootfs.Uncompressed {
 		src = io.TeeReader(dec, dh.Hash())
 	}
-	key, err := l.s.unpacker.Unpack(l.ctx, src)
-	if err != nil {
-		return err
+	if key, err = s.unpacker.Unpack(ctx, src); err != nil {
+		return "", 0, "", err
 	}
-	ing.key, ing.comp = key, comp
-	if comp != rootfs.Uncompressed {
-		if _, err := io.Copy(io.Discard, raw); err != nil { // whatever follows the compressed stream
-			return fmt.Errorf("%w: %v", ErrInvalid, err)
-		}
-		ing.diffID = dh.Digest()
+	if comp == rootfs.Uncompressed {
+		return key, comp, "", nil
 	}
-	return nil
+	if _, err := io.Copy(io.Discard, raw); err != nil {
+		s.unpacker.Discard(key)
+		return "", 0, "", fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	return key, comp, dh.Digest(), nil
 }
 
 // growth tells readers of a file how much of it has been written.
@@ -763,17 +779,11 @@ func (s *Store) unpackBlob(ctx context.Context, d digest.Digest) (string, digest
 		return "", "", err
 	}
 	defer f.Close()
-	dec, _, err := rootfs.Decompress(f)
+	key, _, diffID, err := s.unpackLayer(ctx, f)
 	if err != nil {
 		return "", "", fmt.Errorf("layer %s: %w", d, err)
 	}
-	defer dec.Close()
-	dh := digest.SHA256.Digester()
-	key, err := s.unpacker.Unpack(ctx, io.TeeReader(dec, dh.Hash()))
-	if err != nil {
-		return "", "", fmt.Errorf("layer %s: %w", d, err)
-	}
-	return key, dh.Digest(), nil
+	return key, cmp.Or(diffID, d), nil
 }
 
 // EnsureSnapshots unpacks any layer of img whose snapshot is missing (an image

@@ -54,7 +54,7 @@ func Platform(s string) (v1.Platform, error) {
 	}
 	p, err := v1.ParsePlatform(s)
 	if err != nil || p.OS == "" || p.Architecture == "" {
-		return v1.Platform{}, fmt.Errorf("invalid platform %q: want os/arch[/variant]", s)
+		return v1.Platform{}, fmt.Errorf("%w platform %q: want os/arch[/variant]", ErrInvalid, s)
 	}
 	return *p, nil
 }
@@ -156,9 +156,6 @@ func (c *Client) pullFrom(ctx context.Context, ref name.Reference, n reference.N
 	if err != nil {
 		return Pulled{}, c.classify(host, authFor(ref), err)
 	}
-	if digest.FromBytes(cfg) != m.Config.Digest {
-		return Pulled{}, fmt.Errorf("%w: %s: the config's bytes do not have digest %s", image.ErrInvalid, n, m.Config.Digest)
-	}
 	if o.Platform != "" {
 		var p struct {
 			OS           string `json:"os"`
@@ -171,14 +168,10 @@ func (c *Client) pullFrom(ctx context.Context, ref name.Reference, n reference.N
 			return Pulled{}, fmt.Errorf("%w: image %s is for %s, not %s", ErrUnsupported, n, have, plat)
 		}
 	}
-	layers := make([]image.RemoteLayer, len(m.Layers))
-	for i, l := range m.Layers {
+	for _, l := range m.Layers {
 		if len(l.URLs) > 0 || strings.Contains(l.MediaType, "foreign") || strings.Contains(l.MediaType, "nondistributable") {
 			return Pulled{}, fmt.Errorf("%w: %s: layer %s is not distributable (%s)", ErrUnsupported, n, l.Digest, l.MediaType)
 		}
-		layers[i] = image.RemoteLayer{Desc: l, Open: func(ctx context.Context) (io.ReadCloser, error) {
-			return blobs.open(ctx, l)
-		}}
 	}
 	localName := n.String()
 	var before digest.Digest
@@ -186,7 +179,7 @@ func (c *Client) pullFrom(ctx context.Context, ref name.Reference, n reference.N
 		before = img.Manifest.Digest
 	}
 	loaded, err := c.images.Fetch(ctx, image.Remote{
-		Manifest: raw, Config: cfg, Layers: layers, Name: localName, Jobs: c.jobs(), Progress: o.Progress,
+		Manifest: raw, Config: cfg, Open: blobs.open, Name: localName, Jobs: jobs, Progress: o.Progress,
 	})
 	if err != nil {
 		return Pulled{}, c.classify(host, authFor(ref), err)
@@ -231,14 +224,21 @@ func (b *blobs) url(d digest.Digest) string {
 	return fmt.Sprintf("%s://%s/v2/%s/blobs/%s", r.Scheme(), r.RegistryStr(), r.RepositoryStr(), d)
 }
 
-// read reads a small blob whole.
+// read reads a small blob whole, and checks it.
 func (b *blobs) read(ctx context.Context, d ocispec.Descriptor) ([]byte, error) {
 	rc, err := b.open(ctx, d)
 	if err != nil {
 		return nil, err
 	}
 	defer rc.Close()
-	return io.ReadAll(io.LimitReader(rc, d.Size))
+	data, err := io.ReadAll(io.LimitReader(rc, d.Size))
+	if err != nil {
+		return nil, err
+	}
+	if digest.FromBytes(data) != d.Digest {
+		return nil, fmt.Errorf("%w: blob %s: its bytes have another digest", image.ErrInvalid, d.Digest)
+	}
+	return data, nil
 }
 
 // open starts the download of a blob. The reader resumes where it was (an

@@ -119,7 +119,7 @@ func (c *Client) Push(ctx context.Context, ref string, o PushOptions) (Pushed, e
 		event(Event{Digest: l.Digest, Status: "Preparing"})
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(c.jobs())
+	g.SetLimit(jobs)
 	for i, l := range m.Layers {
 		g.Go(func() error {
 			d, err := c.images.Compressed(gctx, l, o.Compression, func() {
@@ -209,7 +209,7 @@ func (c *Client) Push(ctx context.Context, ref string, o PushOptions) (Pushed, e
 		return Pushed{}, err
 	}
 	err = remote.Write(rref, &layered{Image: pimg, layers: vls},
-		remote.WithContext(ctx), remote.WithTransport(tr), remote.WithJobs(c.jobs()))
+		remote.WithContext(ctx), remote.WithTransport(tr), remote.WithJobs(jobs))
 	if err != nil {
 		return Pushed{}, c.classify(target.RegistryStr(), authFor(rref), err)
 	}

@@ -41,18 +41,22 @@ var (
 	ErrUnreachable = errors.New("registry unreachable")
 	// ErrUnsupported: something cairn does not pull (schema 1, a foreign layer, no matching platform).
 	ErrUnsupported = errors.New("unsupported")
+	// ErrInvalid: a name, platform or mirror that does not parse: the user's mistake.
+	ErrInvalid = errors.New("invalid")
 )
 
 // Client pulls into and pushes from an image store.
 type Client struct {
 	cfg    *Config
 	images *image.Store
-	// Jobs is the number of layers moved at once; 0 means 3, as in Docker.
-	Jobs int
-	// Backoff between retries of a request that failed with a 5xx status
-	// or a dropped connection; the zero value means 1s, 3s, 9s.
-	Backoff remote.Backoff
 }
+
+// jobs is the number of layers moved at once, as in Docker.
+const jobs = 3
+
+// retryBackoff spaces the retries of a request that failed with a 5xx
+// status or a dropped connection: 1s, 3s, 9s.
+var retryBackoff = remote.Backoff{Duration: time.Second, Factor: 3, Jitter: 0.1, Steps: 3}
 
 // New returns a client with configuration cfg (nil: the default) for the store images.
 func New(cfg *Config, images *image.Store) *Client {
@@ -65,13 +69,6 @@ func New(cfg *Config, images *image.Store) *Client {
 // Event is what happens to one layer (or blob) of a pull or a push.
 type Event = image.LayerEvent
 
-func (c *Client) jobs() int {
-	if c.Jobs > 0 {
-		return c.Jobs
-	}
-	return 3
-}
-
 // registry returns host as go-containerregistry names it, insecure (plain
 // HTTP allowed) when the configuration says so.
 func (c *Client) registry(host string) (name.Registry, error) {
@@ -81,7 +78,7 @@ func (c *Client) registry(host string) (name.Registry, error) {
 	}
 	r, err := name.NewRegistry(host, opts...)
 	if err != nil {
-		return name.Registry{}, fmt.Errorf("invalid registry %q: %w", host, err)
+		return name.Registry{}, fmt.Errorf("%w registry %q: %v", ErrInvalid, host, err)
 	}
 	return r, nil
 }
@@ -97,7 +94,7 @@ type endpoint struct {
 func parse(s string) (reference.Named, error) {
 	n, err := reference.ParseNormalizedNamed(s)
 	if err != nil {
-		return nil, fmt.Errorf("invalid reference format: %q: %w", s, err)
+		return nil, fmt.Errorf("%w reference format: %q: %v", ErrInvalid, s, err)
 	}
 	if _, ok := n.(reference.Digested); ok {
 		return n, nil
@@ -119,7 +116,7 @@ func (c *Client) remoteRef(n reference.Named, host string, insecure bool) (name.
 	}
 	r, err := name.ParseReference(s, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("invalid reference format: %q: %w", n.String(), err)
+		return nil, fmt.Errorf("%w reference format: %q: %v", ErrInvalid, n.String(), err)
 	}
 	return r, nil
 }
@@ -132,7 +129,7 @@ func (c *Client) endpoints(n reference.Named) ([]endpoint, error) {
 		for _, m := range c.cfg.Mirrors {
 			u, err := url.Parse(m)
 			if err != nil || u.Host == "" {
-				return nil, fmt.Errorf("registry mirror %q: not a URL", m)
+				return nil, fmt.Errorf("%w registry mirror %q: not a URL", ErrInvalid, m)
 			}
 			r, err := c.remoteRef(n, u.Host, u.Scheme == "http")
 			if err != nil {
@@ -161,12 +158,8 @@ func (c *Client) session(ctx context.Context, ref name.Reference, scopes []strin
 	if wrap != nil {
 		base = wrap(base)
 	}
-	backoff := c.Backoff
-	if backoff.Steps == 0 {
-		backoff = remote.Backoff{Duration: time.Second, Factor: 3, Jitter: 0.1, Steps: 3}
-	}
 	t := transport.NewRetry(base,
-		transport.WithRetryBackoff(backoff),
+		transport.WithRetryBackoff(retryBackoff),
 		transport.WithRetryPredicate(retryable),
 		transport.WithRetryStatusCodes(http.StatusRequestTimeout, http.StatusTooManyRequests,
 			http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout))

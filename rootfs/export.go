@@ -122,15 +122,21 @@ func (t *TarWriter) list(comps []string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := unix.Seek(fd, 0, io.SeekStart); err != nil {
-		return nil, err
-	}
 	if t.buf == nil {
 		t.buf = make([]byte, copyBuffer)
 	}
+	return ReadNames(fd, t.buf)
+}
+
+// ReadNames lists the directory open as fd, from its start, sorted
+// bytewise; buf is the getdents buffer.
+func ReadNames(fd int, buf []byte) ([]string, error) {
+	if _, err := unix.Seek(fd, 0, io.SeekStart); err != nil {
+		return nil, err
+	}
 	var names []string
 	for {
-		n, err := unix.Getdents(fd, t.buf)
+		n, err := unix.Getdents(fd, buf)
 		if err == unix.EINTR {
 			continue
 		}
@@ -140,7 +146,7 @@ func (t *TarWriter) list(comps []string) ([]string, error) {
 		if n <= 0 {
 			break
 		}
-		_, _, names = unix.ParseDirent(t.buf[:n], -1, names)
+		_, _, names = unix.ParseDirent(buf[:n], -1, names)
 	}
 	slices.Sort(names)
 	return names, nil

@@ -768,14 +768,9 @@ func splitName(name string) ([]string, error) {
 // entries of one directory cost no lookups, and drops most of them on a
 // deep path (see cacheWindow).
 type dirCache struct {
-	path   string // of the root, as the caller named it
-	root   int    // -1 until a root is opened
-	levels []dirLevel
-}
-
-type dirLevel struct {
-	name string
-	fd   int // -1 once dropped from the cache
+	path string // of the root, as the caller named it
+	root int    // -1 until a root is opened
+	fdPath
 }
 
 // setRoot opens the root directory, unless it is open already.
@@ -795,14 +790,7 @@ func (c *dirCache) setRoot(root string) error {
 // open returns an fd of the directory comps below the root. The fd belongs
 // to the cache and stays valid until the next call.
 func (c *dirCache) open(comps []string) (int, error) {
-	n := 0
-	for n < len(c.levels) && n < len(comps) && c.levels[n].name == comps[n] {
-		n++
-	}
-	for n > 0 && c.levels[n-1].fd < 0 {
-		n--
-	}
-	c.truncate(n)
+	n := c.reuse(comps)
 	fd := c.root
 	if n > 0 {
 		fd = c.levels[n-1].fd
@@ -812,11 +800,7 @@ func (c *dirCache) open(comps []string) (int, error) {
 		if err != nil {
 			return -1, fmt.Errorf("parent %q: %w", strings.Join(comps[:i+1], "/"), notDir(fd, comps[i], err))
 		}
-		c.levels = append(c.levels, dirLevel{name: comps[i], fd: next})
-		if j := len(c.levels) - 1 - cacheWindow; j >= cacheWindow && j%cacheWindow != 0 && c.levels[j].fd >= 0 {
-			unix.Close(c.levels[j].fd)
-			c.levels[j].fd = -1
-		}
+		c.push(level{name: comps[i], fd: next})
 		fd = next
 	}
 	return fd, nil
@@ -832,16 +816,6 @@ func notDir(dirfd int, name string, err error) error {
 		return fmt.Errorf("symlink, not followed: %w", ErrUnsafe)
 	}
 	return err
-}
-
-// truncate closes the cached levels from n on.
-func (c *dirCache) truncate(n int) {
-	for _, l := range c.levels[n:] {
-		if l.fd >= 0 {
-			unix.Close(l.fd)
-		}
-	}
-	c.levels = c.levels[:n]
 }
 
 // close releases every fd of the cache, the root's too.

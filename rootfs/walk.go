@@ -23,8 +23,8 @@ const (
 // lexical components of the path; that is sound because, within one Apply,
 // nothing that may be looked up as a directory is ever replaced.
 type walker struct {
-	root    int
-	levels  []level
+	root int
+	fdPath
 	links   int
 	linkbuf []byte
 
@@ -50,6 +50,43 @@ type level struct {
 	depth int    // depth of that directory below the root
 }
 
+// fdPath caches the fds of the directories along the last path opened
+// below a root: the walker's, and the TarWriter's (dirCache).
+type fdPath struct{ levels []level }
+
+// reuse keeps the cached levels comps begins with (those still open),
+// closes the others, and returns how many it kept.
+func (p *fdPath) reuse(comps []string) int {
+	n := 0
+	for n < len(p.levels) && n < len(comps) && p.levels[n].name == comps[n] {
+		n++
+	}
+	for n > 0 && p.levels[n-1].fd < 0 {
+		n--
+	}
+	p.truncate(n)
+	return n
+}
+
+// push caches the next level of the path, closing one held too deep.
+func (p *fdPath) push(l level) {
+	p.levels = append(p.levels, l)
+	if j := len(p.levels) - 1 - cacheWindow; j >= cacheWindow && j%cacheWindow != 0 && p.levels[j].fd >= 0 {
+		unix.Close(p.levels[j].fd)
+		p.levels[j].fd = -1
+	}
+}
+
+// truncate closes the cached levels from n on.
+func (p *fdPath) truncate(n int) {
+	for _, l := range p.levels[n:] {
+		if l.fd >= 0 {
+			unix.Close(l.fd)
+		}
+	}
+	p.levels = p.levels[:n]
+}
+
 // At most about 2*cacheWindow fds are held, plus one per cacheWindow levels
 // of a deep path, so that a hostile depth cannot exhaust fds and re-walking
 // after a cache drop costs at most cacheWindow lookups.
@@ -59,15 +96,7 @@ const cacheWindow = 64
 // The fd belongs to the walker and stays valid until the next call. With
 // create, missing directories are made (mode 0755, owned by the caller).
 func (w *walker) dir(comps []string, create bool) (int, error) {
-	n := 0
-	for n < len(w.levels) && n < len(comps) && w.levels[n].name == comps[n] {
-		n++
-	}
-	for n > 0 && w.levels[n-1].fd < 0 {
-		n--
-	}
-	w.truncate(n)
-
+	n := w.reuse(comps)
 	fd, depth := w.root, 0
 	if n > 0 {
 		fd, depth = w.levels[n-1].fd, w.levels[n-1].depth
@@ -82,24 +111,6 @@ func (w *walker) dir(comps []string, create bool) (int, error) {
 		fd, depth = next, ndepth
 	}
 	return fd, nil
-}
-
-func (w *walker) push(l level) {
-	w.levels = append(w.levels, l)
-	if j := len(w.levels) - 1 - cacheWindow; j >= cacheWindow && j%cacheWindow != 0 && w.levels[j].fd >= 0 {
-		unix.Close(w.levels[j].fd)
-		w.levels[j].fd = -1
-	}
-}
-
-// truncate closes the cached levels from n on.
-func (w *walker) truncate(n int) {
-	for _, l := range w.levels[n:] {
-		if l.fd >= 0 {
-			unix.Close(l.fd)
-		}
-	}
-	w.levels = w.levels[:n]
 }
 
 // step resolves one path component below the directory dirfd, following

@@ -123,15 +123,8 @@ func pauseCommand(name string) *cli.Command {
 	}
 	return &cli.Command{
 		Name: name, Usage: usage, ArgsUsage: "CONTAINER [CONTAINER...]",
-		Action: func(cliContext *cli.Context) error {
-			if cliContext.NArg() < 1 {
-				return argsError(cliContext, "at least 1 argument")
-			}
-			s, err := openStores(cliContext)
-			if err != nil {
-				return err
-			}
-			return eachContainer(cliContext, func(ref string) error { return do(s.containers, cliContext.Context, ref) })
-		},
+		Action: onEachContainer(func(cliContext *cli.Context, s *stores, ref string) error {
+			return do(s.containers, cliContext.Context, ref)
+		}),
 	}
 }

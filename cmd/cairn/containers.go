@@ -328,21 +328,47 @@ func startCommand() *cli.Command {
 	}
 }
 
-// eachContainer runs fn for every argument, printing those it did, as
-// Docker's stop, kill, rm... do; the errors are reported together at the end.
-func eachContainer(cliContext *cli.Context, fn func(ref string) error) error {
+// eachArg runs fn for every argument, as Docker's commands over several
+// objects do: a failure does not stop the others, and the errors are
+// reported together at the end.
+func eachArg(cliContext *cli.Context, fn func(arg string) error) error {
 	var errs []string
-	for _, ref := range cliContext.Args().Slice() {
-		if err := fn(ref); err != nil {
+	for _, arg := range cliContext.Args().Slice() {
+		if err := fn(arg); err != nil {
 			errs = append(errs, err.Error())
-			continue
 		}
-		fmt.Fprintln(cliContext.App.Writer, ref)
 	}
 	if len(errs) > 0 {
 		return errors.New(strings.Join(errs, "\nError: "))
 	}
 	return nil
+}
+
+// eachContainer is eachArg printing each argument it did, as Docker's
+// stop, kill, rm... do.
+func eachContainer(cliContext *cli.Context, fn func(ref string) error) error {
+	return eachArg(cliContext, func(ref string) error {
+		if err := fn(ref); err != nil {
+			return err
+		}
+		fmt.Fprintln(cliContext.App.Writer, ref)
+		return nil
+	})
+}
+
+// onEachContainer is the action of a command that does one thing to every
+// container (or volume) it names.
+func onEachContainer(do func(cliContext *cli.Context, s *stores, ref string) error) cli.ActionFunc {
+	return func(cliContext *cli.Context) error {
+		if cliContext.NArg() < 1 {
+			return argsError(cliContext, "at least 1 argument")
+		}
+		s, err := openStores(cliContext)
+		if err != nil {
+			return err
+		}
+		return eachContainer(cliContext, func(ref string) error { return do(cliContext, s, ref) })
+	}
 }
 
 func stopTimeout(cliContext *cli.Context) time.Duration {
@@ -357,18 +383,9 @@ func stopCommand() *cli.Command {
 	return &cli.Command{
 		Name: "stop", Usage: "Stop one or more running containers", ArgsUsage: "CONTAINER [CONTAINER...]",
 		Flags: []cli.Flag{&cli.IntFlag{Name: "time", Aliases: []string{"t"}, Value: 10, Usage: "seconds to wait before killing the container"}},
-		Action: func(cliContext *cli.Context) error {
-			if cliContext.NArg() < 1 {
-				return argsError(cliContext, "at least 1 argument")
-			}
-			s, err := openStores(cliContext)
-			if err != nil {
-				return err
-			}
-			return eachContainer(cliContext, func(ref string) error {
-				return s.containers.Stop(cliContext.Context, ref, stopTimeout(cliContext))
-			})
-		},
+		Action: onEachContainer(func(cliContext *cli.Context, s *stores, ref string) error {
+			return s.containers.Stop(cliContext.Context, ref, stopTimeout(cliContext))
+		}),
 	}
 }
 
@@ -376,21 +393,12 @@ func restartCommand() *cli.Command {
 	return &cli.Command{
 		Name: "restart", Usage: "Restart one or more containers", ArgsUsage: "CONTAINER [CONTAINER...]",
 		Flags: []cli.Flag{&cli.IntFlag{Name: "time", Aliases: []string{"t"}, Value: 10, Usage: "seconds to wait before killing the container"}},
-		Action: func(cliContext *cli.Context) error {
-			if cliContext.NArg() < 1 {
-				return argsError(cliContext, "at least 1 argument")
-			}
-			s, err := openStores(cliContext)
-			if err != nil {
+		Action: onEachContainer(func(cliContext *cli.Context, s *stores, ref string) error {
+			if err := s.containers.Stop(cliContext.Context, ref, stopTimeout(cliContext)); err != nil {
 				return err
 			}
-			return eachContainer(cliContext, func(ref string) error {
-				if err := s.containers.Stop(cliContext.Context, ref, stopTimeout(cliContext)); err != nil {
-					return err
-				}
-				return s.containers.StartDetached(cliContext.Context, ref)
-			})
-		},
+			return s.containers.StartDetached(cliContext.Context, ref)
+		}),
 	}
 }
 
@@ -406,13 +414,9 @@ func killCommand() *cli.Command {
 			if err != nil {
 				return usage("%v", err)
 			}
-			s, err := openStores(cliContext)
-			if err != nil {
-				return err
-			}
-			return eachContainer(cliContext, func(ref string) error {
+			return onEachContainer(func(cliContext *cli.Context, s *stores, ref string) error {
 				return s.containers.Kill(cliContext.Context, ref, sig)
-			})
+			})(cliContext)
 		},
 	}
 }
@@ -428,19 +432,13 @@ func waitCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			var errs []string
-			for _, ref := range cliContext.Args().Slice() {
+			return eachArg(cliContext, func(ref string) error {
 				code, err := s.containers.Wait(cliContext.Context, ref)
-				if err != nil {
-					errs = append(errs, err.Error())
-					continue
+				if err == nil {
+					fmt.Fprintln(cliContext.App.Writer, code)
 				}
-				fmt.Fprintln(cliContext.App.Writer, code)
-			}
-			if len(errs) > 0 {
-				return errors.New(strings.Join(errs, "\nError: "))
-			}
-			return nil
+				return err
+			})
 		},
 	}
 }
@@ -453,18 +451,9 @@ func rmCommand() *cli.Command {
 			&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "force the removal of a running container (uses SIGKILL)"},
 			&cli.BoolFlag{Name: "volumes", Aliases: []string{"v"}, Usage: "remove anonymous volumes associated with the container"},
 		},
-		Action: func(cliContext *cli.Context) error {
-			if cliContext.NArg() < 1 {
-				return argsError(cliContext, "at least 1 argument")
-			}
-			s, err := openStores(cliContext)
-			if err != nil {
-				return err
-			}
-			return eachContainer(cliContext, func(ref string) error {
-				return s.containers.Remove(cliContext.Context, ref, runtime.RemoveOptions{Force: cliContext.Bool("force"), Volumes: cliContext.Bool("volumes")})
-			})
-		},
+		Action: onEachContainer(func(cliContext *cli.Context, s *stores, ref string) error {
+			return s.containers.Remove(cliContext.Context, ref, runtime.RemoveOptions{Force: cliContext.Bool("force"), Volumes: cliContext.Bool("volumes")})
+		}),
 	}
 }
 

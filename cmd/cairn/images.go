@@ -230,13 +230,11 @@ func runRmi(cliContext *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	var errs []string
 	deleted := false
-	for _, ref := range cliContext.Args().Slice() {
+	err = eachArg(cliContext, func(ref string) error {
 		res, err := s.images.Remove(cliContext.Context, ref, cliContext.Bool("force"), s.imageInUse)
 		if err != nil {
-			errs = append(errs, err.Error())
-			continue
+			return err
 		}
 		for _, u := range res.Untagged {
 			fmt.Fprintf(cliContext.App.Writer, "Untagged: %s\n", u)
@@ -245,16 +243,17 @@ func runRmi(cliContext *cli.Context) error {
 			fmt.Fprintf(cliContext.App.Writer, "Deleted: %s\n", res.Deleted)
 			deleted = true
 		}
-	}
+		return nil
+	})
 	if deleted {
-		if err := s.prune(cliContext.Context); err != nil {
-			errs = append(errs, err.Error())
+		if perr := s.prune(cliContext.Context); perr != nil {
+			if err == nil {
+				return perr
+			}
+			return fmt.Errorf("%v\nError: %w", err, perr)
 		}
 	}
-	if len(errs) > 0 {
-		return errors.New(strings.Join(errs, "\nError: "))
-	}
-	return nil
+	return err
 }
 
 func historyCommand() *cli.Command {

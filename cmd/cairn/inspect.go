@@ -42,31 +42,34 @@ type imageInspect struct {
 	}
 }
 
-func runImageInspect(cliContext *cli.Context) error {
-	if cliContext.NArg() < 1 {
-		return argsError(cliContext, "at least 1 argument")
-	}
-	s, err := openStores(cliContext)
-	if err != nil {
-		return err
-	}
-	var out []any
-	var errs []string
-	for _, ref := range cliContext.Args().Slice() {
-		v, err := s.inspectImage(ref)
-		if err != nil {
-			errs = append(errs, err.Error())
-			continue
+var runImageInspect = inspectEach(func(_ *cli.Context, s *stores, ref string) (any, error) {
+	return s.inspectImage(ref)
+})
+
+// inspectEach is the action of an inspect command: the JSON (or --format)
+// of every object fn finds, then the errors of those it did not.
+func inspectEach(fn func(cliContext *cli.Context, s *stores, ref string) (any, error)) cli.ActionFunc {
+	return func(cliContext *cli.Context) error {
+		if cliContext.NArg() < 1 {
+			return argsError(cliContext, "at least 1 argument")
 		}
-		out = append(out, v)
+		s, err := openStores(cliContext)
+		if err != nil {
+			return err
+		}
+		var out []any
+		errs := eachArg(cliContext, func(ref string) error {
+			v, err := fn(cliContext, s, ref)
+			if err == nil {
+				out = append(out, v)
+			}
+			return err
+		})
+		if err := printInspect(cliContext, out); err != nil {
+			return err
+		}
+		return errs
 	}
-	if err := printInspect(cliContext, out); err != nil {
-		return err
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("%s", strings.Join(errs, "\nError: "))
-	}
-	return nil
 }
 
 func (s *stores) inspectImage(ref string) (*imageInspect, error) {

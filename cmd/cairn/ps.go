@@ -210,49 +210,27 @@ func inspectCommand() *cli.Command {
 			&cli.StringFlag{Name: "type", Usage: "return JSON for the specified type (container or image)"},
 		},
 		Action: func(cliContext *cli.Context) error {
-			if cliContext.NArg() < 1 {
-				return argsError(cliContext, "at least 1 argument")
-			}
 			typ := cliContext.String("type")
 			if typ != "" && typ != "container" && typ != "image" {
 				return usage("%q is not a valid value for --type", typ)
 			}
-			s, err := openStores(cliContext)
-			if err != nil {
-				return err
-			}
-			var out []any
-			var errs []string
-			for _, ref := range cliContext.Args().Slice() {
+			return inspectEach(func(cliContext *cli.Context, s *stores, ref string) (any, error) {
 				if typ != "image" {
 					c, err := s.containers.Get(cliContext.Context, ref)
 					if err == nil {
-						out = append(out, s.inspectContainer(c))
-						continue
+						return s.inspectContainer(c), nil
 					} else if !errors.Is(err, runtime.ErrNotFound) {
-						errs = append(errs, err.Error())
-						continue
+						return nil, err
 					}
 				}
 				if typ != "container" {
 					v, err := s.inspectImage(ref)
-					if err == nil {
-						out = append(out, v)
-						continue
-					} else if !errors.Is(err, image.ErrNotFound) {
-						errs = append(errs, err.Error())
-						continue
+					if err == nil || !errors.Is(err, image.ErrNotFound) {
+						return v, err
 					}
 				}
-				errs = append(errs, "No such object: "+ref)
-			}
-			if err := printInspect(cliContext, out); err != nil {
-				return err
-			}
-			if len(errs) > 0 {
-				return errors.New(strings.Join(errs, "\nError: "))
-			}
-			return nil
+				return nil, errors.New("No such object: " + ref)
+			})(cliContext)
 		},
 	}
 }

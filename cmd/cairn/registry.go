@@ -94,7 +94,7 @@ func pull(cliContext *cli.Context, s *stores, ref, platform string, out io.Write
 		if clean && cliContext.Context.Err() == nil {
 			s.prune(context.WithoutCancel(cliContext.Context)) // best effort: what this pull left
 		}
-		if strings.HasPrefix(err.Error(), "invalid ") {
+		if errors.Is(err, registry.ErrInvalid) {
 			return registry.Pulled{}, usage("%v", err)
 		}
 		return registry.Pulled{}, fmt.Errorf("pull %s: %w", ref, err)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 
@@ -90,48 +89,16 @@ func volumeCommand() *cli.Command {
 			{
 				Name: "inspect", Usage: "Display detailed information on one or more volumes", ArgsUsage: "VOLUME [VOLUME...]",
 				Flags: []cli.Flag{&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Usage: "format output using a Go template"}},
-				Action: func(cliContext *cli.Context) error {
-					if cliContext.NArg() < 1 {
-						return argsError(cliContext, "at least 1 argument")
-					}
-					s, err := openStores(cliContext)
-					if err != nil {
-						return err
-					}
-					var out []any
-					var errs []string
-					for _, name := range cliContext.Args().Slice() {
-						v, err := s.containers.VolumeInspect(name)
-						if err != nil {
-							errs = append(errs, err.Error())
-							continue
-						}
-						out = append(out, v)
-					}
-					if err := printInspect(cliContext, out); err != nil {
-						return err
-					}
-					if len(errs) > 0 {
-						return errors.New(strings.Join(errs, "\nError: "))
-					}
-					return nil
-				},
+				Action: inspectEach(func(cliContext *cli.Context, s *stores, name string) (any, error) {
+					return s.containers.VolumeInspect(name)
+				}),
 			},
 			{
 				Name: "rm", Aliases: []string{"remove"}, Usage: "Remove one or more volumes", ArgsUsage: "VOLUME [VOLUME...]",
 				Flags: []cli.Flag{&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "do not fail for a volume that does not exist"}},
-				Action: func(cliContext *cli.Context) error {
-					if cliContext.NArg() < 1 {
-						return argsError(cliContext, "at least 1 argument")
-					}
-					s, err := openStores(cliContext)
-					if err != nil {
-						return err
-					}
-					return eachContainer(cliContext, func(name string) error {
-						return s.containers.VolumeRemove(cliContext.Context, name, cliContext.Bool("force"))
-					})
-				},
+				Action: onEachContainer(func(cliContext *cli.Context, s *stores, name string) error {
+					return s.containers.VolumeRemove(cliContext.Context, name, cliContext.Bool("force"))
+				}),
 			},
 			{
 				Name: "prune", Usage: "Remove unused anonymous volumes (all unused volumes with -a)",
