@@ -11,13 +11,13 @@ import (
 func TestImportsPointDown(t *testing.T) {
 	const mod = "github.com/cairn-runtime/cairn/"
 	forbidden := map[string][]string{
-		"rootfs":   {"image", "snapshot", "runtime", "commit", "build", "registry", "cmd"},
-		"image":    {"snapshot", "runtime", "commit", "build", "registry", "cmd"},
-		"snapshot": {"image", "runtime", "commit", "build", "registry", "cmd"},
-		"runtime":  {"commit", "build", "registry", "cmd"},
-		"commit":   {"runtime", "build", "registry", "cmd"},
-		"build":    {"registry", "cmd"},
-		"registry": {"snapshot", "runtime", "commit", "build", "cmd"},
+		"rootfs":   {"image", "snapshot", "runtime", "commit", "builder", "registry", "cmd"},
+		"image":    {"snapshot", "runtime", "commit", "builder", "registry", "cmd"},
+		"snapshot": {"image", "runtime", "commit", "builder", "registry", "cmd"},
+		"runtime":  {"commit", "builder", "registry", "cmd"},
+		"commit":   {"runtime", "builder", "registry", "cmd"},
+		"builder":    {"registry", "cmd"},
+		"registry": {"snapshot", "runtime", "commit", "builder", "cmd"},
 	}
 	for pkg, bad := range forbidden {
 		out, err := exec.Command("go", "list", "-deps", "../"+pkg).CombinedOutput()

@@ -7,7 +7,7 @@ import (
 	"io"
 	"path/filepath"
 
-	"github.com/cairn-runtime/cairn/build"
+	"github.com/cairn-runtime/cairn/builder"
 	"github.com/cairn-runtime/cairn/image"
 	"github.com/urfave/cli/v2"
 )
@@ -54,7 +54,7 @@ func runBuild(cliContext *cli.Context) error {
 	if cliContext.Bool("quiet") {
 		out = io.Discard
 	}
-	o := build.Options{
+	o := builder.Options{
 		Context: cliContext.Args().First(), Tags: cliContext.StringSlice("tag"),
 		Args: cliContext.StringSlice("build-arg"), Target: cliContext.String("target"),
 		NoCache: cliContext.Bool("no-cache"), Pull: cliContext.Bool("pull"), Network: cliContext.String("network"), Out: out,
@@ -65,14 +65,14 @@ func runBuild(cliContext *cli.Context) error {
 			return err
 		}
 	}
-	b := &build.Builder{Images: s.images, Containers: s.containers, Snapshots: s.snapshots, Tmp: filepath.Join(s.root, "tmp"),
+	b := &builder.Builder{Images: s.images, Containers: s.containers, Snapshots: s.snapshots, Tmp: filepath.Join(s.root, "tmp"),
 		Pull: func(ctx context.Context, ref string) error {
 			_, err := pull(cliContext, s, ref, "", out, false) // the build holds a lease
 			return err
 		},
 	}
 	img, err := b.Build(cliContext.Context, o)
-	var re *build.RunError
+	var re *builder.RunError
 	if errors.As(err, &re) {
 		return &statusError{code: re.Code, err: err}
 	}

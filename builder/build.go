@@ -1,4 +1,4 @@
-// Package build builds images from Dockerfiles, as Docker's classic builder
+// Package builder builds images from Dockerfiles, as Docker's classic builder
 // does: one step per instruction, each step an image over the last.
 //
 // Every step goes through the same paths a user has. RUN starts a container
@@ -14,7 +14,7 @@
 // build cache under its key (image.Store.CacheGet), so that a later build —
 // in any process — that would make the same step reuses it, until a step
 // differs; from there on every step runs again.
-package build
+package builder
 
 import (
 	"context"
@@ -142,7 +142,7 @@ func (b *Builder) Build(ctx context.Context, o Options) (image.Image, error) {
 	}
 	defer release()
 
-	bs := &buildState{b: b, o: &o, ctx: ctxDir, ignore: ignore, given: given, used: map[string]bool{}}
+	bs := &buildState{b: b, o: &o, contextDir: ctxDir, ignore: ignore, given: given, used: map[string]bool{}}
 	bs.total = len(metaArgs)
 	for _, st := range stages[:last+1] {
 		bs.total += 1 + len(st.Commands)
@@ -210,16 +210,16 @@ func (b *Builder) Build(ctx context.Context, o Options) (image.Image, error) {
 
 // buildState is one build in progress.
 type buildState struct {
-	b      *Builder
-	o      *Options
-	ctx    string            // the context directory
-	ignore *ignorer          // its .dockerignore
-	given  map[string]string // --build-arg
-	used   map[string]bool   // build args a stage declared
-	meta   map[string]string // the ARGs before the first FROM
-	done   []*stageState     // the stages built
-	total  int               // steps in all
-	n      int               // steps so far
+	b          *Builder
+	o          *Options
+	contextDir string            // the build context directory
+	ignore     *ignorer          // its .dockerignore
+	given      map[string]string // --build-arg
+	used       map[string]bool   // build args a stage declared
+	meta       map[string]string // the ARGs before the first FROM
+	done       []*stageState     // the stages built
+	total      int               // steps in all
+	n          int               // steps so far
 }
 
 func (bs *buildState) step(text string) {

@@ -1,4 +1,4 @@
-package build
+package builder
 
 import (
 	"bufio"
@@ -152,7 +152,7 @@ func (s *stageState) copy(ctx context.Context, sd instructions.SourcesAndDest, f
 		})
 	}
 	if f.from == "" {
-		return run(s.bs.ctx, s.bs.ignore, "")
+		return run(s.bs.contextDir, s.bs.ignore, "")
 	}
 	// --from: a stage before, or an image of the store, read through a view.
 	var from image.Image
