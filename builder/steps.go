@@ -187,7 +187,7 @@ func (s *stageState) commitConfig(ctx context.Context, createdBy string, next *i
 		return nil
 	}
 	cfg := *next
-	loaded, err := s.bs.b.Images.Derive(ctx, s.parent, nil, image.DeriveOptions{
+	img, err := s.bs.b.Images.Derive(ctx, s.parent, nil, image.DeriveOptions{
 		What: "build step", CacheKey: key, Intermediate: true,
 		Configure: func(c *image.Config) error {
 			created := now()
@@ -203,11 +203,11 @@ func (s *stageState) commitConfig(ctx context.Context, createdBy string, next *i
 	if err != nil {
 		return err
 	}
-	c, _, err := s.bs.b.Images.Config(loaded.Image)
+	c, _, err := s.bs.b.Images.Config(img)
 	if err != nil {
 		return err
 	}
-	s.advance(loaded.Image, c)
+	s.advance(img, c)
 	return nil
 }
 
@@ -465,7 +465,7 @@ func (s *stageState) layer(ctx context.Context, key digest.Digest, createdBy str
 		if err != nil {
 			return err
 		}
-		parent = &empty.Image
+		parent = &empty
 	}
 	res, err := commit.Commit(ctx, b.Images, commit.Source{
 		Upper: upper, Image: *parent, Config: next.Config, What: "build step " + createdBy, CreatedBy: createdBy,

@@ -58,11 +58,11 @@ type Source struct {
 
 // Options are those of `cairn commit`.
 type Options struct {
-	Author  string
-	Message string
-	Changes []string // -c: Dockerfile instructions applied to the config
-	Name    string   // REPOSITORY[:TAG]; empty leaves the image untagged
-	Pause   bool     // freeze the container while its layer is read
+	Author       string
+	Message      string
+	Instructions []string // -c, --change: Dockerfile instructions applied to the config
+	Name         string   // REPOSITORY[:TAG]; empty leaves the image untagged
+	Pause        bool     // freeze the container while its layer is read
 	// Timestamp, if not zero, dates the image and its history entry, and
 	// clamps every file time in the layer: the same change gives the same
 	// image whenever it is committed.
@@ -74,7 +74,7 @@ type Options struct {
 
 // Result is what Commit made.
 type Result struct {
-	image.Loaded
+	image.Image
 	Empty bool // the container had no change: no layer was added
 	// Changed names files that changed while they were read (with Pause
 	// off): the layer holds them as they were read, whole.
@@ -83,7 +83,7 @@ type Result struct {
 
 // Commit makes the image of a container's changes.
 func Commit(ctx context.Context, images *image.Store, src Source, o Options) (Result, error) {
-	changes, err := ParseChanges(o.Changes)
+	changes, err := ParseInstructions(o.Instructions)
 	if err != nil {
 		return Result{}, err
 	}
@@ -106,7 +106,7 @@ func Commit(ctx context.Context, images *image.Store, src Source, o Options) (Re
 		a := Applier{Config: c}
 		for _, ch := range changes {
 			if err := a.Apply(ch); err != nil {
-				return fmt.Errorf("%w: %v", ErrChange, err)
+				return fmt.Errorf("%w: %v", ErrInstruction, err)
 			}
 		}
 		c.Created = &created
@@ -134,7 +134,7 @@ func Commit(ctx context.Context, images *image.Store, src Source, o Options) (Re
 	do := image.DeriveOptions{Name: o.Name, Configure: configure, What: "commit of " + src.What, CacheKey: o.CacheKey, Intermediate: o.Intermediate}
 	if empty {
 		res.Empty = true
-		res.Loaded, err = images.Derive(ctx, &src.Image, nil, do)
+		res.Image, err = images.Derive(ctx, &src.Image, nil, do)
 		return res, err
 	}
 
@@ -158,7 +158,7 @@ func Commit(ctx context.Context, images *image.Store, src Source, o Options) (Re
 		pw.CloseWithError(err)
 		done <- err
 	}()
-	res.Loaded, err = images.Derive(ctx, &src.Image, pr, do)
+	res.Image, err = images.Derive(ctx, &src.Image, pr, do)
 	if err != nil {
 		pr.CloseWithError(errStore) // the writer stops
 	}

@@ -15,7 +15,7 @@ import (
 
 func applied(t *testing.T, c image.Config, changes ...string) image.Config {
 	t.Helper()
-	cmds, err := ParseChanges(changes)
+	cmds, err := ParseInstructions(changes)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,21 +64,21 @@ func TestApply(t *testing.T) {
 		t.Errorf("config: %+v", c.Config)
 	}
 	for _, bad := range []string{"RUN true", "FROM x", "COPY a b", "EXPOSE 99999", "EXPOSE 80/icmp", "STOPSIGNAL SIGNOPE"} {
-		cmds, err := ParseChanges([]string{bad})
+		cmds, err := ParseInstructions([]string{bad})
 		if err == nil {
 			a := Applier{Config: &image.Config{}}
 			err = a.Apply(cmds[0])
 		}
 		if err == nil {
 			t.Errorf("%q accepted", bad)
-		} else if !errors.Is(err, ErrChange) && bad[:4] != "EXPO" && bad[:4] != "STOP" {
-			t.Errorf("%q: %v, want ErrChange", bad, err)
+		} else if !errors.Is(err, ErrInstruction) && bad[:4] != "EXPO" && bad[:4] != "STOP" {
+			t.Errorf("%q: %v, want ErrInstruction", bad, err)
 		}
 	}
 }
 
-// Changes reads the upper directory of a real overlay, as `docker diff`.
-func TestChanges(t *testing.T) {
+// Diff reads the upper directory of a real overlay, as `docker diff`.
+func TestDiff(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to mount overlayfs")
 	}
@@ -103,13 +103,13 @@ func TestChanges(t *testing.T) {
 	os.WriteFile(merged+"/opt/sub/g", nil, 0o644)
 	os.WriteFile(merged+"/top", nil, 0o644)
 	unix.Unmount(merged, 0)
-	got, err := Changes(context.Background(), upper, lower)
+	got, err := Diff(context.Background(), upper, lower)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// By path, as Docker sorts: "/etc-x" before "/etc/group".
 	want := []string{"C /etc", "C /etc-x", "A /etc-x/new", "D /etc/group", "C /etc/keep", "C /opt", "C /opt/sub", "A /opt/sub/g", "A /top"}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Fatalf("Changes:\n%v\nwant\n%v", got, want)
+		t.Fatalf("Diff:\n%v\nwant\n%v", got, want)
 	}
 }

@@ -21,22 +21,22 @@ const (
 	dirFlags      = unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
 )
 
-// Change is one path a container changed.
-type Change struct {
+// PathChange is one path a container changed: an entry of `docker diff`.
+type PathChange struct {
 	Kind Kind
 	Path string // absolute, as in the container
 }
 
-func (c Change) String() string { return string(c.Kind) + " " + c.Path }
+func (c PathChange) String() string { return string(c.Kind) + " " + c.Path }
 
-// Changes lists what a container changed, from its upper directory alone,
+// Diff lists what a container changed, from its upper directory alone,
 // in the order `docker diff` prints it (by path): every entry of the upper
 // directory is added (A) or changed (C), as base — a read-only view of what
 // the container stands on — has the path or not, but for the kernel's
 // whiteouts, which are deletions (D). A directory made anew (opaque) is
 // changed, its entries added. base is only looked at along the paths of the
 // changes: the cost is that of the change, not of the image.
-func Changes(ctx context.Context, upper, base string) ([]Change, error) {
+func Diff(ctx context.Context, upper, base string) ([]PathChange, error) {
 	ufd, err := unix.Open(upper, dirFlags, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", upper, err)
@@ -47,7 +47,7 @@ func Changes(ctx context.Context, upper, base string) ([]Change, error) {
 		return nil, fmt.Errorf("open %s: %w", base, err)
 	}
 	defer unix.Close(bfd)
-	var out []Change
+	var out []PathChange
 	buf := make([]byte, 64<<10)
 	var walk func(ufd, bfd int, dir string) error
 	walk = func(ufd, bfd int, dir string) error {
@@ -68,13 +68,13 @@ func Changes(ctx context.Context, upper, base string) ([]Change, error) {
 			switch {
 			case st.Mode&unix.S_IFMT == unix.S_IFCHR && st.Rdev == 0:
 				if inBase {
-					out = append(out, Change{Deleted, p})
+					out = append(out, PathChange{Deleted, p})
 				}
 				continue
 			case inBase:
-				out = append(out, Change{Changed, p})
+				out = append(out, PathChange{Changed, p})
 			default:
-				out = append(out, Change{Added, p})
+				out = append(out, PathChange{Added, p})
 			}
 			if st.Mode&unix.S_IFMT != unix.S_IFDIR {
 				continue
@@ -101,7 +101,7 @@ func Changes(ctx context.Context, upper, base string) ([]Change, error) {
 	if err := walk(ufd, bfd, ""); err != nil {
 		return nil, err
 	}
-	slices.SortFunc(out, func(a, b Change) int { return strings.Compare(a.Path, b.Path) })
+	slices.SortFunc(out, func(a, b PathChange) int { return strings.Compare(a.Path, b.Path) })
 	return out, nil
 }
 

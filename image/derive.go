@@ -37,18 +37,18 @@ type DeriveOptions struct {
 //
 // Nothing is visible until the whole layer is in and its snapshot made; on
 // any error the store is as it was.
-func (s *Store) Derive(ctx context.Context, parent *Image, layer io.Reader, o DeriveOptions) (Loaded, error) {
+func (s *Store) Derive(ctx context.Context, parent *Image, layer io.Reader, o DeriveOptions) (Image, error) {
 	var name string
 	if o.Name != "" {
 		n, err := ParseName(o.Name)
 		if err != nil {
-			return Loaded{}, err
+			return Image{}, err
 		}
 		name = n.String()
 	}
 	release, err := s.Lease(ctx)
 	if err != nil {
-		return Loaded{}, err
+		return Image{}, err
 	}
 	defer release()
 
@@ -65,13 +65,13 @@ func (s *Store) Derive(ctx context.Context, parent *Image, layer io.Reader, o De
 	if parent != nil {
 		pm, err := s.Manifest(parent.Manifest.Digest)
 		if err != nil {
-			return Loaded{}, fmt.Errorf("%w: parent %s: %v", ErrNotFound, ShortID(parent.ID), err)
+			return Image{}, fmt.Errorf("%w: parent %s: %v", ErrNotFound, ShortID(parent.ID), err)
 		}
 		if c, _, err = s.Config(*parent); err != nil {
-			return Loaded{}, err
+			return Image{}, err
 		}
 		if len(pm.Layers) != len(c.RootFS.DiffIDs) {
-			return Loaded{}, fmt.Errorf("%w: image %s: config lists %d layers, the manifest %d", ErrInvalid, ShortID(parent.ID), len(c.RootFS.DiffIDs), len(pm.Layers))
+			return Image{}, fmt.Errorf("%w: image %s: config lists %d layers, the manifest %d", ErrInvalid, ShortID(parent.ID), len(c.RootFS.DiffIDs), len(pm.Layers))
 		}
 		for _, d := range pm.Layers {
 			d.MediaType = ociLayerType(d.MediaType)
@@ -88,16 +88,16 @@ func (s *Store) Derive(ctx context.Context, parent *Image, layer io.Reader, o De
 	if layer != nil {
 		ing, err := l.ingest(o.What, layer, true)
 		if werr := l.wait(); werr != nil {
-			return Loaded{}, werr
+			return Image{}, werr
 		}
 		if err != nil {
-			return Loaded{}, err
+			return Image{}, err
 		}
 		if ing.diffID == "" { // no unpacker: the blob is the uncompressed tar
 			ing.diffID = ing.digest
 		}
 		if ing.diffID != ing.digest {
-			return Loaded{}, fmt.Errorf("%w: %s: the layer must be an uncompressed tar", ErrInvalid, o.What)
+			return Image{}, fmt.Errorf("%w: %s: the layer must be an uncompressed tar", ErrInvalid, o.What)
 		}
 		c.RootFS.DiffIDs = append(c.RootFS.DiffIDs, ing.diffID)
 		m.Layers = append(m.Layers, ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayer, Digest: ing.digest, Size: ing.size})
@@ -105,32 +105,32 @@ func (s *Store) Derive(ctx context.Context, parent *Image, layer io.Reader, o De
 	}
 	if o.Configure != nil {
 		if err := o.Configure(&c); err != nil {
-			return Loaded{}, err
+			return Image{}, err
 		}
 	}
 	cb, err := marshalConfig(c)
 	if err != nil {
-		return Loaded{}, err
+		return Image{}, err
 	}
 	m.Config = ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: digest.FromBytes(cb), Size: int64(len(cb))}
 	mb, err := json.Marshal(m)
 	if err != nil {
-		return Loaded{}, err
+		return Image{}, err
 	}
 	p := &plan{config: cb, manifest: mb, layers: layers, what: o.What, hidden: o.Intermediate && name == ""}
 	if name != "" {
 		p.names = []string{name}
 	}
 	if err := l.verify(p); err != nil {
-		return Loaded{}, err
+		return Image{}, err
 	}
 	out, err := l.commit([]*plan{p})
 	if err != nil {
-		return Loaded{}, err
+		return Image{}, err
 	}
 	if o.CacheKey != "" {
-		if err := s.cachePut(o.CacheKey, out[0].Image); err != nil {
-			return Loaded{}, err
+		if err := s.cachePut(o.CacheKey, out[0]); err != nil {
+			return Image{}, err
 		}
 	}
 	return out[0], nil

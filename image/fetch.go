@@ -43,26 +43,26 @@ type LayerEvent struct {
 // size is checked. A layer is kept as soon as it is whole and checked, so
 // that a pull cut short and run again fetches only what is missing; the
 // image becomes visible (named) only once all of it is in.
-func (s *Store) Fetch(ctx context.Context, r Remote) (Loaded, error) {
+func (s *Store) Fetch(ctx context.Context, r Remote) (Image, error) {
 	p := &plan{manifest: r.Manifest, config: r.Config, what: r.Name}
 	if r.Name != "" {
 		n, err := parseAnyName(r.Name)
 		if err != nil {
-			return Loaded{}, err
+			return Image{}, err
 		}
 		p.names = []string{n}
 	}
 	release, err := s.Lease(ctx)
 	if err != nil {
-		return Loaded{}, err
+		return Image{}, err
 	}
 	defer release()
 	var m ocispec.Manifest
 	if err := json.Unmarshal(r.Manifest, &m); err != nil {
-		return Loaded{}, fmt.Errorf("%w: manifest: %v", ErrInvalid, err)
+		return Image{}, fmt.Errorf("%w: manifest: %v", ErrInvalid, err)
 	}
 	if got := digest.FromBytes(r.Config); got != m.Config.Digest || int64(len(r.Config)) != m.Config.Size {
-		return Loaded{}, fmt.Errorf("%w: config has digest %s, the manifest says %s", ErrInvalid, got, m.Config.Digest)
+		return Image{}, fmt.Errorf("%w: config has digest %s, the manifest says %s", ErrInvalid, got, m.Config.Digest)
 	}
 	for _, d := range m.Layers {
 		p.layers = append(p.layers, layerSource{digest: d.Digest})
@@ -71,7 +71,7 @@ func (s *Store) Fetch(ctx context.Context, r Remote) (Loaded, error) {
 	// snapshots a layer still lacks, the blobs and the names.
 	l := newLoader(s, ctx)
 	if err := l.verify(p); err != nil {
-		return Loaded{}, err
+		return Image{}, err
 	}
 	chains := ChainIDs(p.diffIDs)
 	event := func(e LayerEvent) {
@@ -109,11 +109,11 @@ func (s *Store) Fetch(ctx context.Context, r Remote) (Loaded, error) {
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return Loaded{}, err
+		return Image{}, err
 	}
 	out, err := l.commit([]*plan{p})
 	if err != nil {
-		return Loaded{}, err
+		return Image{}, err
 	}
 	return out[0], nil
 }

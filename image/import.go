@@ -20,15 +20,15 @@ type ImportOptions struct {
 
 // Import makes a one-layer image of a rootfs tarball (plain, gzip or zstd), as
 // `docker import` does. The layer is stored uncompressed: its digest is its diff ID.
-func (s *Store) Import(ctx context.Context, r io.Reader, opts ImportOptions) (Loaded, error) {
+func (s *Store) Import(ctx context.Context, r io.Reader, opts ImportOptions) (Image, error) {
 	if opts.Name != "" {
 		if _, err := ParseName(opts.Name); err != nil {
-			return Loaded{}, err
+			return Image{}, err
 		}
 	}
 	dec, _, err := rootfs.Decompress(r)
 	if err != nil {
-		return Loaded{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+		return Image{}, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	defer dec.Close()
 	now := time.Now().UTC()

@@ -31,16 +31,11 @@ const (
 	copyBuffer  = 1 << 20
 )
 
-// Loaded is an image that Load put in the store.
-type Loaded struct {
-	Image
-}
-
 // Load reads a docker-archive (as `docker save` writes it, in its legacy or its
 // OCI form) or an oci-archive from r, in one pass: each layer is stored and
 // unpacked as it streams by. Nothing becomes visible before the whole archive
 // has been read and every digest verified; on any error the store is as it was.
-func (s *Store) Load(ctx context.Context, r io.Reader) ([]Loaded, error) {
+func (s *Store) Load(ctx context.Context, r io.Reader) ([]Image, error) {
 	release, err := s.Lease(ctx)
 	if err != nil {
 		return nil, err
@@ -671,8 +666,8 @@ func (l *loader) unpackLater(ing *ingested) error {
 
 // commit moves a verified archive's blobs into the store, makes the snapshots
 // its layers need, and only then names the images.
-func (l *loader) commit(plans []*plan) ([]Loaded, error) {
-	var out []Loaded
+func (l *loader) commit(plans []*plan) ([]Image, error) {
+	var out []Image
 	for _, p := range plans {
 		for _, src := range p.layers {
 			if src.ing != nil && !src.ing.done {
@@ -700,7 +695,7 @@ func (l *loader) commit(plans []*plan) ([]Loaded, error) {
 		if json.Unmarshal(p.manifest, &probe) == nil && probe.MediaType == mediaTypeDockerManifest {
 			mt = mediaTypeDockerManifest
 		}
-		out = append(out, Loaded{Image{ID: cd, Manifest: ocispec.Descriptor{MediaType: mt, Digest: md, Size: int64(len(p.manifest))}, Names: p.names}})
+		out = append(out, Image{ID: cd, Manifest: ocispec.Descriptor{MediaType: mt, Digest: md, Size: int64(len(p.manifest))}, Names: p.names})
 	}
 	err := l.s.updateIndex(l.ctx, func(n *names) error {
 		for i, img := range out {

@@ -178,7 +178,7 @@ func (c *Client) pullFrom(ctx context.Context, ref name.Reference, n reference.N
 	if img, err := c.images.Lookup(localName); err == nil {
 		before = img.Manifest.Digest
 	}
-	loaded, err := c.images.Fetch(ctx, image.Remote{
+	img, err := c.images.Fetch(ctx, image.Remote{
 		Manifest: raw, Config: cfg, Open: blobs.open, Name: localName, Jobs: jobs, Progress: o.Progress,
 	})
 	if err != nil {
@@ -189,7 +189,6 @@ func (c *Client) pullFrom(ctx context.Context, ref name.Reference, n reference.N
 	for _, l := range m.Layers {
 		c.images.SetSource(l.Digest, src) // best effort: a mount is an optimisation
 	}
-	img := loaded.Image
 	return Pulled{Image: img, Name: localName, Digest: top, UpToDate: before == img.Manifest.Digest}, nil
 }
 

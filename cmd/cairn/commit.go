@@ -35,7 +35,7 @@ func runCommit(cliContext *cli.Context) error {
 	}
 	o := commit.Options{
 		Author: cliContext.String("author"), Message: cliContext.String("message"),
-		Changes: cliContext.StringSlice("change"), Name: cliContext.Args().Get(1), Pause: cliContext.Bool("pause"),
+		Instructions: cliContext.StringSlice("change"), Name: cliContext.Args().Get(1), Pause: cliContext.Bool("pause"),
 	}
 	if ts := cliContext.String("timestamp"); ts != "" {
 		sec, err := strconv.ParseInt(ts, 10, 64)
@@ -44,7 +44,7 @@ func runCommit(cliContext *cli.Context) error {
 		}
 		o.Timestamp = time.Unix(sec, 0)
 	}
-	if _, err := commit.ParseChanges(o.Changes); err != nil {
+	if _, err := commit.ParseInstructions(o.Instructions); err != nil {
 		return usage("%v", err)
 	}
 	if o.Name != "" {
@@ -71,7 +71,7 @@ func runCommit(cliContext *cli.Context) error {
 		Freeze: func() (func() error, error) { return s.containers.Freeze(ctx, c.ID) },
 	}, o)
 	if err != nil {
-		if errors.Is(err, commit.ErrChange) {
+		if errors.Is(err, commit.ErrInstruction) {
 			return usage("%v", err)
 		}
 		return err
@@ -100,9 +100,9 @@ func diffCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			var changes []commit.Change
+			var changes []commit.PathChange
 			err = s.containers.ViewBase(ctx, c.ID, func(base string) error {
-				changes, err = commit.Changes(ctx, s.containers.Upper(c.ID), base)
+				changes, err = commit.Diff(ctx, s.containers.Upper(c.ID), base)
 				return err
 			})
 			if err != nil {

@@ -15,9 +15,9 @@ import (
 	"github.com/moby/buildkit/frontend/dockerfile/shell"
 )
 
-// ErrChange reports a --change that is not a Dockerfile instruction commit
+// ErrInstruction reports a --change that is not a Dockerfile instruction commit
 // can apply.
-var ErrChange = errors.New("invalid change")
+var ErrInstruction = errors.New("invalid change")
 
 // DefaultShell is what the shell form of CMD and ENTRYPOINT runs with when
 // the image sets no SHELL, as in Docker.
@@ -26,24 +26,24 @@ var DefaultShell = []string{"/bin/sh", "-c"}
 // changeKinds are the instructions `commit --change` takes, as Docker's.
 var changeKinds = []string{"cmd", "entrypoint", "env", "expose", "label", "onbuild", "user", "volume", "workdir", "stopsignal"}
 
-// ParseChanges parses the -c/--change arguments of commit, each one
+// ParseInstructions parses the -c/--change arguments of commit, each one
 // Dockerfile instruction, with buildkit's parser. Only instructions that
 // change the config are taken: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL,
 // ONBUILD, USER, VOLUME, WORKDIR and STOPSIGNAL.
-func ParseChanges(changes []string) ([]instructions.Command, error) {
+func ParseInstructions(changes []string) ([]instructions.Command, error) {
 	var out []instructions.Command
 	for _, ch := range changes {
 		res, err := parser.Parse(strings.NewReader(ch))
 		if err != nil {
-			return nil, fmt.Errorf("%w: %q: %v", ErrChange, ch, err)
+			return nil, fmt.Errorf("%w: %q: %v", ErrInstruction, ch, err)
 		}
 		for _, node := range res.AST.Children {
 			if !slices.Contains(changeKinds, strings.ToLower(node.Value)) {
-				return nil, fmt.Errorf("%w: %s is not a valid change command", ErrChange, strings.ToUpper(node.Value))
+				return nil, fmt.Errorf("%w: %s is not a valid change command", ErrInstruction, strings.ToUpper(node.Value))
 			}
 			cmd, err := instructions.ParseCommand(node)
 			if err != nil {
-				return nil, fmt.Errorf("%w: %q: %v", ErrChange, ch, err)
+				return nil, fmt.Errorf("%w: %q: %v", ErrInstruction, ch, err)
 			}
 			out = append(out, cmd)
 		}
@@ -148,7 +148,7 @@ func (a *Applier) apply(cmd instructions.Command) error {
 	case *instructions.MaintainerCommand:
 		a.Config.Author = cmd.Maintainer
 	default:
-		return fmt.Errorf("%w: not a change of the config", ErrChange)
+		return fmt.Errorf("%w: not a change of the config", ErrInstruction)
 	}
 	return nil
 }
