@@ -102,7 +102,7 @@ func (b *Builder) Build(ctx context.Context, o Options) (image.Image, error) {
 	}
 	df, err := os.ReadFile(dfPath)
 	if err != nil {
-		return image.Image{}, fmt.Errorf("%w: %v", ErrDockerfile, err)
+		return image.Image{}, fmt.Errorf("%w: %w", ErrDockerfile, err)
 	}
 	for _, tag := range o.Tags {
 		if _, err := image.ParseName(tag); err != nil {
@@ -111,11 +111,11 @@ func (b *Builder) Build(ctx context.Context, o Options) (image.Image, error) {
 	}
 	res, err := parser.Parse(strings.NewReader(string(df)))
 	if err != nil {
-		return image.Image{}, fmt.Errorf("%w: %v", ErrDockerfile, err)
+		return image.Image{}, fmt.Errorf("%w: %w", ErrDockerfile, err)
 	}
 	stages, metaArgs, err := instructions.Parse(res.AST, nil)
 	if err != nil {
-		return image.Image{}, fmt.Errorf("%w: %v", ErrDockerfile, err)
+		return image.Image{}, fmt.Errorf("%w: %w", ErrDockerfile, err)
 	}
 	if len(stages) == 0 {
 		return image.Image{}, fmt.Errorf("%w: file with no instructions", ErrDockerfile)
@@ -159,7 +159,7 @@ func (b *Builder) Build(ctx context.Context, o Options) (image.Image, error) {
 			} else if kv.Value != nil {
 				v, _, err := shell.NewLex('\\').ProcessWord(*kv.Value, shell.EnvsFromSlice(bs.metaEnv()))
 				if err != nil {
-					return image.Image{}, fmt.Errorf("%w: %s: %v", ErrDockerfile, a.String(), err)
+					return image.Image{}, fmt.Errorf("%w: %s: %w", ErrDockerfile, a.String(), err)
 				}
 				bs.meta[kv.Key] = v
 			}
@@ -256,7 +256,7 @@ func (bs *buildState) from(ctx context.Context, st instructions.Stage, i int) (*
 	}
 	name, _, err := shell.NewLex('\\').ProcessWord(st.BaseName, shell.EnvsFromSlice(bs.metaEnv()))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrDockerfile, st.SourceCode, err)
+		return nil, fmt.Errorf("%w: %s: %w", ErrDockerfile, st.SourceCode, err)
 	}
 	switch prev, ok := bs.stageByName(name); {
 	case ok && prev.parent != nil:
@@ -300,11 +300,11 @@ func (bs *buildState) from(ctx context.Context, st instructions.Stage, i int) (*
 		for _, t := range triggers {
 			res, err := parser.Parse(strings.NewReader(t))
 			if err != nil || len(res.AST.Children) != 1 {
-				return nil, fmt.Errorf("%w: ONBUILD %s: %v", ErrDockerfile, t, err)
+				return nil, fmt.Errorf("%w: ONBUILD %s: %w", ErrDockerfile, t, err)
 			}
 			cmd, err := instructions.ParseCommand(res.AST.Children[0])
 			if err != nil {
-				return nil, fmt.Errorf("%w: ONBUILD %s: %v", ErrDockerfile, t, err)
+				return nil, fmt.Errorf("%w: ONBUILD %s: %w", ErrDockerfile, t, err)
 			}
 			if err := s.dispatch(ctx, cmd); err != nil {
 				return nil, err

@@ -47,11 +47,11 @@ func readDockerignore(ctxDir string) (*ignorer, error) {
 	defer f.Close()
 	patterns, err := ignorefile.ReadAll(f)
 	if err != nil {
-		return nil, fmt.Errorf("%w: .dockerignore: %v", ErrContext, err)
+		return nil, fmt.Errorf("%w: .dockerignore: %w", ErrContext, err)
 	}
 	pm, err := patternmatcher.New(patterns)
 	if err != nil {
-		return nil, fmt.Errorf("%w: .dockerignore: %v", ErrContext, err)
+		return nil, fmt.Errorf("%w: .dockerignore: %w", ErrContext, err)
 	}
 	return &ignorer{pm: pm}, nil
 }
@@ -100,7 +100,7 @@ type source struct {
 // hashed: their content, not their times) before anything is made.
 func (s *stageState) copy(ctx context.Context, sd instructions.SourcesAndDest, f copyFlags) error {
 	if err := sd.Expand(s.expand); err != nil {
-		return fmt.Errorf("%w: %v", ErrDockerfile, err)
+		return fmt.Errorf("%w: %w", ErrDockerfile, err)
 	}
 	var err error
 	if f.chown, err = s.expand(f.chown); err != nil {
@@ -199,7 +199,7 @@ func (s *stageState) sources(ctx context.Context, root string, ignore *ignorer, 
 			lex.SkipProcessQuotes = true
 			var err error
 			if data, _, err = lex.ProcessWord(data, shell.EnvsFromSlice(s.expandEnv())); err != nil {
-				return nil, cleanup, fmt.Errorf("%w: %v", ErrDockerfile, err)
+				return nil, cleanup, fmt.Errorf("%w: %w", ErrDockerfile, err)
 			}
 		}
 		out = append(out, source{name: c.Path, data: &data})
@@ -226,7 +226,7 @@ func (s *stageState) sources(ctx context.Context, root string, ignore *ignorer, 
 		if strings.ContainsAny(clean, "*?[") {
 			matches, err := filepath.Glob(filepath.Join(root, clean))
 			if err != nil {
-				return nil, cleanup, fmt.Errorf("%w: %s: %v", ErrDockerfile, src, err)
+				return nil, cleanup, fmt.Errorf("%w: %s: %w", ErrDockerfile, src, err)
 			}
 			for _, m := range matches {
 				rel, err := filepath.Rel(root, m)
@@ -272,7 +272,7 @@ func isURL(s string) bool { return strings.HasPrefix(s, "http://") || strings.Ha
 func (s *stageState) download(ctx context.Context, raw string) (source, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return source{}, fmt.Errorf("%w: %s: %v", ErrDockerfile, raw, err)
+		return source{}, fmt.Errorf("%w: %s: %w", ErrDockerfile, raw, err)
 	}
 	name := path.Base(u.Path)
 	if name == "/" || name == "." || name == "" {
@@ -286,7 +286,7 @@ func (s *stageState) download(ctx context.Context, raw string) (source, error) {
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return source{}, fmt.Errorf("ADD %s: %w", raw, err)
+		return source{}, fmt.Errorf("%s: %w", raw, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -306,7 +306,7 @@ func (s *stageState) download(ctx context.Context, raw string) (source, error) {
 	}
 	if err != nil {
 		os.RemoveAll(dir)
-		return source{}, fmt.Errorf("ADD %s: %w", raw, err)
+		return source{}, fmt.Errorf("%s: %w", raw, err)
 	}
 	sr := source{path: p, name: name, url: true}
 	if lm, err := http.ParseTime(resp.Header.Get("Last-Modified")); err == nil {
@@ -422,7 +422,7 @@ func chownIDs(root, spec string) (*ids, error) {
 		}
 		f, err := os.Open(p)
 		if err != nil {
-			return 0, fmt.Errorf("%w: unable to convert %q: %s: %v", ErrDockerfile, spec, file, err)
+			return 0, fmt.Errorf("%w: unable to convert %q: %s: %w", ErrDockerfile, spec, file, err)
 		}
 		defer f.Close()
 		if isUser {
@@ -761,7 +761,7 @@ func unpackInto(ctx context.Context, root, dest, archive, tmp string, owner *ids
 	}
 	defer os.RemoveAll(dir)
 	if _, err := rootfs.Apply(ctx, dir, dec); err != nil {
-		return fmt.Errorf("ADD %s: %w", filepath.Base(archive), err)
+		return fmt.Errorf("%s: %w", filepath.Base(archive), err)
 	}
 	return copyTree(ctx, root, source{path: dir, unpacked: true}, strings.TrimSuffix(dest, "/"), owner, nil, keepOwner)
 }

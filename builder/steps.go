@@ -142,7 +142,7 @@ func (s *stageState) dispatch(ctx context.Context, cmd instructions.Command) err
 	default:
 		err = s.config(ctx, cmd)
 	}
-	if err != nil && !errors.As(err, new(*RunError)) && !strings.HasPrefix(err.Error(), cmd.Name()) {
+	if err != nil && !errors.As(err, new(*RunError)) {
 		err = fmt.Errorf("%s: %w", strings.ToUpper(cmd.Name()), err)
 	}
 	return err
@@ -161,7 +161,7 @@ func (s *stageState) config(ctx context.Context, cmd instructions.Command) error
 		}
 	}
 	if err := a.Apply(cmd); err != nil {
-		return fmt.Errorf("%w: %v", ErrDockerfile, err)
+		return fmt.Errorf("%w: %w", ErrDockerfile, err)
 	}
 	text, err := nopText(cmd, &next)
 	if err != nil {
@@ -296,7 +296,7 @@ func (s *stageState) arg(ctx context.Context, c *instructions.ArgCommand) error 
 		case kv.Value != nil:
 			v, err := s.expand(*kv.Value)
 			if err != nil {
-				return fmt.Errorf("%w: %v", ErrDockerfile, err)
+				return fmt.Errorf("%w: %w", ErrDockerfile, err)
 			}
 			s.args[kv.Key] = v
 		default:
@@ -368,7 +368,7 @@ func (s *stageState) run(ctx context.Context, c *instructions.RunCommand) error 
 	if err != nil {
 		return err
 	}
-	code, err := t.Wait()
+	code, err := t.Wait(ctx)
 	if err != nil {
 		return err
 	}
@@ -432,7 +432,7 @@ func (s *stageState) workdir(ctx context.Context, c *instructions.WorkdirCommand
 	a := s.applier
 	a.Config = &next
 	if err := a.Apply(c); err != nil {
-		return fmt.Errorf("%w: %v", ErrDockerfile, err)
+		return fmt.Errorf("%w: %w", ErrDockerfile, err)
 	}
 	dir := next.Config.WorkingDir
 	createdBy := strings.Join(s.shell(), " ") + " #(nop) WORKDIR " + dir

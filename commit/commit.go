@@ -106,7 +106,7 @@ func Commit(ctx context.Context, images *image.Store, src Source, o Options) (Re
 		a := Applier{Config: c}
 		for _, ch := range changes {
 			if err := a.Apply(ch); err != nil {
-				return fmt.Errorf("%w: %v", ErrInstruction, err)
+				return fmt.Errorf("%w: %w", ErrInstruction, err)
 			}
 		}
 		c.Created = &created

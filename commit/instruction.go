@@ -35,7 +35,7 @@ func ParseInstructions(changes []string) ([]instructions.Command, error) {
 	for _, ch := range changes {
 		res, err := parser.Parse(strings.NewReader(ch))
 		if err != nil {
-			return nil, fmt.Errorf("%w: %q: %v", ErrInstruction, ch, err)
+			return nil, fmt.Errorf("%w: %q: %w", ErrInstruction, ch, err)
 		}
 		for _, node := range res.AST.Children {
 			if !slices.Contains(changeKinds, strings.ToLower(node.Value)) {
@@ -43,7 +43,7 @@ func ParseInstructions(changes []string) ([]instructions.Command, error) {
 			}
 			cmd, err := instructions.ParseCommand(node)
 			if err != nil {
-				return nil, fmt.Errorf("%w: %q: %v", ErrInstruction, ch, err)
+				return nil, fmt.Errorf("%w: %q: %w", ErrInstruction, ch, err)
 			}
 			out = append(out, cmd)
 		}

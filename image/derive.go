@@ -65,7 +65,7 @@ func (s *Store) Derive(ctx context.Context, parent *Image, layer io.Reader, o De
 	if parent != nil {
 		pm, err := s.Manifest(parent.Manifest.Digest)
 		if err != nil {
-			return Image{}, fmt.Errorf("%w: parent %s: %v", ErrNotFound, ShortID(parent.ID), err)
+			return Image{}, fmt.Errorf("%w: parent %s: %w", ErrNotFound, ShortID(parent.ID), err)
 		}
 		if c, _, err = s.Config(*parent); err != nil {
 			return Image{}, err

@@ -59,7 +59,7 @@ func (s *Store) Fetch(ctx context.Context, r Remote) (Image, error) {
 	defer release()
 	var m ocispec.Manifest
 	if err := json.Unmarshal(r.Manifest, &m); err != nil {
-		return Image{}, fmt.Errorf("%w: manifest: %v", ErrInvalid, err)
+		return Image{}, fmt.Errorf("%w: manifest: %w", ErrInvalid, err)
 	}
 	if got := digest.FromBytes(r.Config); got != m.Config.Digest || int64(len(r.Config)) != m.Config.Size {
 		return Image{}, fmt.Errorf("%w: config has digest %s, the manifest says %s", ErrInvalid, got, m.Config.Digest)
@@ -178,7 +178,7 @@ func (s *Store) fetchLayer(ctx context.Context, open func(context.Context, ocisp
 			return err
 		}
 		if !errors.Is(unpackErr, ErrInvalid) {
-			unpackErr = fmt.Errorf("%w: %v", ErrInvalid, unpackErr)
+			unpackErr = fmt.Errorf("%w: %w", ErrInvalid, unpackErr)
 		}
 		return unpackErr
 	}

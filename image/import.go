@@ -28,7 +28,7 @@ func (s *Store) Import(ctx context.Context, r io.Reader, opts ImportOptions) (Im
 	}
 	dec, _, err := rootfs.Decompress(r)
 	if err != nil {
-		return Image{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+		return Image{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	defer dec.Close()
 	now := time.Now().UTC()

@@ -118,7 +118,7 @@ func (l *loader) read(r io.Reader) error {
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("%w: reading archive: %v", ErrInvalid, err)
+			return fmt.Errorf("%w: reading archive: %w", ErrInvalid, err)
 		}
 		name := cleanEntry(hdr.Name)
 		switch hdr.Typeflag {
@@ -134,7 +134,7 @@ func (l *loader) read(r io.Reader) error {
 			if !layer && hdr.Size <= maxMetadata {
 				b, err := io.ReadAll(br)
 				if err != nil {
-					return fmt.Errorf("%w: archive entry %q: %v", ErrInvalid, hdr.Name, err)
+					return fmt.Errorf("%w: archive entry %q: %w", ErrInvalid, hdr.Name, err)
 				}
 				l.files[name] = b
 				continue
@@ -198,7 +198,7 @@ func (l *loader) ingest(entry string, r io.Reader, layer bool) (*ingested, error
 		g.finish(err)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: archive entry %q: %v", ErrInvalid, entry, err)
+		return nil, fmt.Errorf("%w: archive entry %q: %w", ErrInvalid, entry, err)
 	}
 	ing.digest, ing.size = w.Digest(), w.size
 	return ing, nil
@@ -261,7 +261,7 @@ func (l *loader) unpackStream(ing *ingested, raw io.Reader) error {
 func (s *Store) unpackLayer(ctx context.Context, raw io.Reader) (key string, comp rootfs.Compression, diffID digest.Digest, err error) {
 	dec, comp, err := rootfs.Decompress(raw)
 	if err != nil {
-		return "", 0, "", fmt.Errorf("%w: %v", ErrInvalid, err)
+		return "", 0, "", fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	defer dec.Close()
 	var src io.Reader = dec
@@ -277,7 +277,7 @@ func (s *Store) unpackLayer(ctx context.Context, raw io.Reader) (key string, com
 	}
 	if _, err := io.Copy(io.Discard, raw); err != nil {
 		s.unpacker.Discard(key)
-		return "", 0, "", fmt.Errorf("%w: %v", ErrInvalid, err)
+		return "", 0, "", fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	return key, comp, dh.Digest(), nil
 }
@@ -425,7 +425,7 @@ func (l *loader) dockerPlans() ([]*plan, error) {
 		Layers   []string
 	}
 	if err := json.Unmarshal(b, &items); err != nil {
-		return nil, fmt.Errorf("%w: manifest.json: %v", ErrInvalid, err)
+		return nil, fmt.Errorf("%w: manifest.json: %w", ErrInvalid, err)
 	}
 	var plans []*plan
 	for i, it := range items {
@@ -453,7 +453,7 @@ func (l *loader) dockerPlans() ([]*plan, error) {
 		for _, t := range it.RepoTags {
 			n, err := ParseName(t)
 			if err != nil {
-				return nil, fmt.Errorf("%w: %s: %v", ErrInvalid, p.what, err)
+				return nil, fmt.Errorf("%w: %s: %w", ErrInvalid, p.what, err)
 			}
 			p.names = append(p.names, n.String())
 		}
@@ -482,7 +482,7 @@ func (l *loader) ociPlans() ([]*plan, error) {
 	}
 	var idx ocispec.Index
 	if err := json.Unmarshal(b, &idx); err != nil {
-		return nil, fmt.Errorf("%w: index.json: %v", ErrInvalid, err)
+		return nil, fmt.Errorf("%w: index.json: %w", ErrInvalid, err)
 	}
 	var plans []*plan
 	for _, d := range idx.Manifests {
@@ -502,7 +502,7 @@ func (l *loader) ociPlans() ([]*plan, error) {
 			p.what = "image " + name
 			n, err := ParseName(name)
 			if err != nil {
-				return nil, fmt.Errorf("%w: index.json: %v", ErrInvalid, err)
+				return nil, fmt.Errorf("%w: index.json: %w", ErrInvalid, err)
 			}
 			p.names = []string{n.String()}
 		}
@@ -511,7 +511,7 @@ func (l *loader) ociPlans() ([]*plan, error) {
 		}
 		var m ocispec.Manifest
 		if err := json.Unmarshal(p.manifest, &m); err != nil {
-			return nil, fmt.Errorf("%w: %s: manifest: %v", ErrInvalid, p.what, err)
+			return nil, fmt.Errorf("%w: %s: manifest: %w", ErrInvalid, p.what, err)
 		}
 		if p.config, err = l.blob(m.Config.Digest); err != nil {
 			return nil, fmt.Errorf("%s: config: %w", p.what, err)
@@ -538,7 +538,7 @@ func blobEntry(d digest.Digest) string {
 // blob returns a small blob of an oci-archive, verified, or the store's copy.
 func (l *loader) blob(d digest.Digest) ([]byte, error) {
 	if err := d.Validate(); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	if b, ok := l.files[l.resolve(blobEntry(d))]; ok {
 		if got := d.Algorithm().FromBytes(b); got != d {
@@ -564,7 +564,7 @@ func (l *loader) pickManifest(d ocispec.Descriptor) (ocispec.Descriptor, error) 
 		}
 		var idx ocispec.Index
 		if err := json.Unmarshal(b, &idx); err != nil {
-			return d, fmt.Errorf("%w: index %s: %v", ErrInvalid, d.Digest, err)
+			return d, fmt.Errorf("%w: index %s: %w", ErrInvalid, d.Digest, err)
 		}
 		found := false
 		for _, m := range idx.Manifests {
@@ -585,7 +585,7 @@ func (l *loader) pickManifest(d ocispec.Descriptor) (ocispec.Descriptor, error) 
 func (l *loader) verify(p *plan) error {
 	var c Config
 	if err := json.Unmarshal(p.config, &c); err != nil {
-		return fmt.Errorf("%w: %s: config: %v", ErrInvalid, p.what, err)
+		return fmt.Errorf("%w: %s: config: %w", ErrInvalid, p.what, err)
 	}
 	p.diffIDs = c.RootFS.DiffIDs
 	if len(p.diffIDs) != len(p.layers) {
@@ -644,13 +644,13 @@ func (l *loader) unpackLater(ing *ingested) error {
 	if l.s.unpacker == nil {
 		dec, comp, err := rootfs.Decompress(f)
 		if err != nil {
-			return fmt.Errorf("%w: %v", ErrInvalid, err)
+			return fmt.Errorf("%w: %w", ErrInvalid, err)
 		}
 		defer dec.Close()
 		ing.comp = comp
 		dh := digest.SHA256.Digester()
 		if _, err := io.Copy(dh.Hash(), dec); err != nil {
-			return fmt.Errorf("%w: %v", ErrInvalid, err)
+			return fmt.Errorf("%w: %w", ErrInvalid, err)
 		}
 		ing.diffID = dh.Digest()
 		return nil

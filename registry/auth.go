@@ -166,7 +166,7 @@ func (c *Client) Login(ctx context.Context, server, user, password string) error
 func loginError(host string, err error) error {
 	var te *transport.Error
 	if errors.As(err, &te) && (te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden) {
-		return fmt.Errorf("%w: login to %s: %v", ErrUnauthorized, host, err)
+		return fmt.Errorf("%w: login to %s: %w", ErrUnauthorized, host, err)
 	}
 	return fmt.Errorf("login to %s: %w", host, err)
 }

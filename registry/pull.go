@@ -141,7 +141,7 @@ func (c *Client) pullFrom(ctx context.Context, ref name.Reference, n reference.N
 	}
 	var m ocispec.Manifest
 	if err := json.Unmarshal(raw, &m); err != nil {
-		return Pulled{}, fmt.Errorf("%w: manifest of %s: %v", image.ErrInvalid, n, err)
+		return Pulled{}, fmt.Errorf("%w: manifest of %s: %w", image.ErrInvalid, n, err)
 	}
 	if m.Config.Size > maxConfig {
 		return Pulled{}, fmt.Errorf("%w: %s: config of %d bytes", image.ErrInvalid, n, m.Config.Size)
@@ -197,7 +197,7 @@ func (c *Client) pullFrom(ctx context.Context, ref name.Reference, n reference.N
 func pickPlatform(raw []byte, plat v1.Platform, n reference.Named) (v1.Hash, error) {
 	var idx v1.IndexManifest
 	if err := json.Unmarshal(raw, &idx); err != nil {
-		return v1.Hash{}, fmt.Errorf("%w: index of %s: %v", image.ErrInvalid, n, err)
+		return v1.Hash{}, fmt.Errorf("%w: index of %s: %w", image.ErrInvalid, n, err)
 	}
 	var have []string
 	for _, m := range idx.Manifests {

@@ -76,7 +76,7 @@ func (c *Client) Push(ctx context.Context, ref string, o PushOptions) (Pushed, e
 	}
 	var m ocispec.Manifest
 	if err := json.Unmarshal(stored, &m); err != nil {
-		return Pushed{}, fmt.Errorf("%w: manifest of %s: %v", image.ErrInvalid, n, err)
+		return Pushed{}, fmt.Errorf("%w: manifest of %s: %w", image.ErrInvalid, n, err)
 	}
 	cfg, err := c.images.ReadBlob(m.Config.Digest)
 	if err != nil {

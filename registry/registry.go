@@ -15,10 +15,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
-	"strings"
 	"syscall"
 	"time"
 
@@ -78,7 +78,7 @@ func (c *Client) registry(host string) (name.Registry, error) {
 	}
 	r, err := name.NewRegistry(host, opts...)
 	if err != nil {
-		return name.Registry{}, fmt.Errorf("%w registry %q: %v", ErrInvalid, host, err)
+		return name.Registry{}, fmt.Errorf("%w registry %q: %w", ErrInvalid, host, err)
 	}
 	return r, nil
 }
@@ -94,7 +94,7 @@ type endpoint struct {
 func parse(s string) (reference.Named, error) {
 	n, err := reference.ParseNormalizedNamed(s)
 	if err != nil {
-		return nil, fmt.Errorf("%w reference format: %q: %v", ErrInvalid, s, err)
+		return nil, fmt.Errorf("%w reference format: %q: %w", ErrInvalid, s, err)
 	}
 	if _, ok := n.(reference.Digested); ok {
 		return n, nil
@@ -116,7 +116,7 @@ func (c *Client) remoteRef(n reference.Named, host string, insecure bool) (name.
 	}
 	r, err := name.ParseReference(s, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("%w reference format: %q: %v", ErrInvalid, n.String(), err)
+		return nil, fmt.Errorf("%w reference format: %q: %w", ErrInvalid, n.String(), err)
 	}
 	return r, nil
 }
@@ -186,7 +186,7 @@ func retryable(err error) bool {
 		return te.Temporary()
 	}
 	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
-		errors.Is(err, net.ErrClosed) || strings.Contains(err.Error(), "unexpected EOF") ||
+		errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, syscall.ETIMEDOUT)
 }
 
@@ -201,11 +201,11 @@ func (c *Client) classify(host string, auth authn.Authenticator, err error) erro
 		switch {
 		case te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden || hasCode(te, transport.UnauthorizedErrorCode, transport.DeniedErrorCode):
 			if auth == authn.Anonymous {
-				return fmt.Errorf("%w: %v (no credentials for %s: cairn login %s)", ErrUnauthorized, err, host, host)
+				return fmt.Errorf("%w: %w (no credentials for %s: cairn login %s)", ErrUnauthorized, err, host, host)
 			}
-			return fmt.Errorf("%w: %v (the credentials for %s in %s were refused)", ErrUnauthorized, err, host, dockerConfigPath())
+			return fmt.Errorf("%w: %w (the credentials for %s in %s were refused)", ErrUnauthorized, err, host, dockerConfigPath())
 		case te.StatusCode == http.StatusNotFound || hasCode(te, transport.ManifestUnknownErrorCode, transport.NameUnknownErrorCode, transport.BlobUnknownErrorCode):
-			return fmt.Errorf("%w: %v", ErrNotFound, err)
+			return fmt.Errorf("%w: %w", ErrNotFound, err)
 		}
 		return err
 	}
@@ -213,7 +213,7 @@ func (c *Client) classify(host string, auth authn.Authenticator, err error) erro
 	var oe *net.OpError
 	var ue *url.Error
 	if errors.As(err, &oe) || errors.As(err, &ne) || errors.As(err, &ue) || errors.Is(err, syscall.ECONNREFUSED) {
-		return fmt.Errorf("%w: %s: %v", ErrUnreachable, host, err)
+		return fmt.Errorf("%w: %s: %w", ErrUnreachable, host, err)
 	}
 	return err
 }
@@ -242,7 +242,7 @@ func authFor(ref name.Reference) authn.Authenticator {
 func digestOf(s string) (digest.Digest, error) {
 	d, err := digest.Parse(s)
 	if err != nil {
-		return "", fmt.Errorf("%w: digest %q: %v", image.ErrInvalid, s, err)
+		return "", fmt.Errorf("%w: digest %q: %w", image.ErrInvalid, s, err)
 	}
 	return d, nil
 }

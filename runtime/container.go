@@ -6,7 +6,7 @@
 //
 //	c, err := s.Create(ctx, opts)      // record, init layer, upper and work directories: "created"
 //	t, err := s.Start(ctx, c.ID, io)   // mounts the overlay, starts the process: "running"
-//	code, err := t.Wait()              // records exit code and time, unmounts, drops cgroups: "exited"
+//	code, err := t.Wait(ctx)           // records exit code and time, unmounts, drops cgroups: "exited"
 //	err = s.Remove(ctx, c.ID, opts)
 //
 // Whoever calls Start owns the container until its process exits, and must

@@ -19,15 +19,8 @@ import (
 	_ "github.com/opencontainers/runc/libcontainer/nsenter" // the C half of the init re-exec
 	"github.com/opencontainers/runc/libcontainer/specconv"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 )
-
-func init() {
-	// libcontainer logs through logrus; a library stays quiet, and what
-	// matters comes back as errors.
-	logrus.SetLevel(logrus.ErrorLevel)
-}
 
 // IsInit reports whether this process was started by libcontainer as a
 // container's init ("cairn init"); if so, the caller must call Init before
@@ -171,6 +164,11 @@ func oomKilled(paths map[string]string) bool {
 
 // startError classifies an error of starting a process as Docker does: a
 // command that does not exist (127), or that cannot be run (126).
+//
+// It reads the error's text because nothing else is left of it: the
+// container's init reports a failed exec to libcontainer across a pipe as a
+// bare message (libcontainer's initError), with no errno or type. dockerd
+// and Podman classify runc's output the same way.
 func startError(err error) error {
 	msg := err.Error()
 	switch {

@@ -99,6 +99,6 @@ func (s *Store) Serve(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	_, err = t.Wait()
+	_, err = t.Wait(ctx)
 	return err
 }

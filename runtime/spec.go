@@ -132,7 +132,7 @@ func resolveUser(rootfs, spec string) (*user.ExecUser, error) {
 	}
 	u, err := user.GetExecUser(spec, &user.ExecUser{Uid: 0, Gid: 0, Home: "/"}, passwd, group)
 	if err != nil {
-		return nil, fmt.Errorf("%w: unable to find user %s: %v", ErrInvalid, spec, err)
+		return nil, fmt.Errorf("%w: unable to find user %s: %w", ErrInvalid, spec, err)
 	}
 	return u, nil
 }

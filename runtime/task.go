@@ -153,7 +153,8 @@ func (t *Task) start(ctx context.Context, o IO) error {
 // (128+n for a signal n, as a shell has it): its output is copied out to the
 // end, its exit recorded, its cgroups and mount removed, and, run with --rm,
 // the container removed. The container is no longer this process's after.
-func (t *Task) Wait() (int, error) {
+// The end is recorded whatever becomes of ctx: it only carries values.
+func (t *Task) Wait(ctx context.Context) (int, error) {
 	ps, _ := t.proc.Wait()
 	code := exitStatus(ps)
 	t.io.close()
@@ -165,7 +166,7 @@ func (t *Task) Wait() (int, error) {
 	// The cgroups go while the root is unmounted and, with --rm, removed.
 	destroyed := make(chan error, 1)
 	go func() { destroyed <- destroy(t.lc) }()
-	ctx := context.Background() // whatever happens to the caller, the end is recorded
+	ctx = context.WithoutCancel(ctx) // whatever happens to the caller, the end is recorded
 	s, c := t.s, t.c
 	if c.Host.AutoRemove {
 		err := snapshot.Unmount(s.RootFS(c.ID))

@@ -274,7 +274,7 @@ func (s *stores) foreground(cliContext *cli.Context, c *runtime.Container, log b
 		return startFailed(err)
 	}
 	go proxy(sigs, t)
-	code, err := t.Wait()
+	code, err := t.Wait(cliContext.Context)
 	if restore != nil {
 		restore()
 	}
@@ -332,17 +332,31 @@ func startCommand() *cli.Command {
 // objects do: a failure does not stop the others, and the errors are
 // reported together at the end.
 func eachArg(cliContext *cli.Context, fn func(arg string) error) error {
-	var errs []string
+	var errs argErrors
 	for _, arg := range cliContext.Args().Slice() {
 		if err := fn(arg); err != nil {
-			errs = append(errs, err.Error())
+			errs = append(errs, err)
 		}
 	}
 	if len(errs) > 0 {
-		return errors.New(strings.Join(errs, "\nError: "))
+		return errs
 	}
 	return nil
 }
+
+// argErrors are the failures of a command over several objects: printed one
+// "Error:" line each, as Docker prints them, and exit 1 whatever they are.
+type argErrors []error
+
+func (e argErrors) Error() string {
+	msgs := make([]string, len(e))
+	for i, err := range e {
+		msgs[i] = err.Error()
+	}
+	return strings.Join(msgs, "\nError: ")
+}
+
+func (e argErrors) Unwrap() []error { return e }
 
 // eachContainer is eachArg printing each argument it did, as Docker's
 // stop, kill, rm... do.

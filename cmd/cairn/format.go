@@ -54,7 +54,7 @@ func (t table) write(rows []any) error {
 	format = strings.NewReplacer(`\t`, "\t", `\n`, "\n").Replace(format)
 	tmpl, err := template.New("format").Funcs(templateFuncs).Parse(format + "\n")
 	if err != nil {
-		return &statusError{code: exitCairn, err: fmt.Errorf("template parsing error: %v", err)}
+		return &statusError{code: exitCairn, err: fmt.Errorf("template parsing error: %w", err)}
 	}
 	out := t.w
 	var tw *tabwriter.Writer
@@ -70,7 +70,7 @@ func (t table) write(rows []any) error {
 	}
 	for _, r := range rows {
 		if err := tmpl.Execute(out, r); err != nil {
-			return &statusError{code: exitCairn, err: fmt.Errorf("template: %v", err)}
+			return &statusError{code: exitCairn, err: fmt.Errorf("template: %w", err)}
 		}
 	}
 	if tw != nil {

@@ -127,7 +127,7 @@ func printInspect(cliContext *cli.Context, values []any) error {
 	if f := cliContext.String("format"); f != "" {
 		tmpl, err := template.New("format").Funcs(templateFuncs).Parse(f + "\n")
 		if err != nil {
-			return &statusError{code: exitCairn, err: fmt.Errorf("template parsing error: %v", err)}
+			return &statusError{code: exitCairn, err: fmt.Errorf("template parsing error: %w", err)}
 		}
 		for _, v := range values {
 			// Through JSON, so that the template sees Docker's field names.
@@ -137,7 +137,7 @@ func printInspect(cliContext *cli.Context, values []any) error {
 			dec.UseNumber()
 			dec.Decode(&m)
 			if err := tmpl.Execute(w, m); err != nil {
-				return fmt.Errorf("template: %v", err)
+				return fmt.Errorf("template: %w", err)
 			}
 		}
 		return nil

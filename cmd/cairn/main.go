@@ -11,10 +11,14 @@ import (
 	"syscall"
 
 	"github.com/cairn-runtime/cairn/runtime"
+	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v2"
 )
 
 func init() {
+	// libcontainer logs through logrus: cairn shows errors only, and what
+	// matters comes back to it as errors.
+	logrus.SetLevel(logrus.ErrorLevel)
 	// libcontainer re-executes cairn as a container's init ("cairn init"):
 	// that must be dispatched before anything else runs.
 	if runtime.IsInit() {
@@ -117,7 +121,7 @@ func usageError(cliContext *cli.Context, err error, isSubcommand bool) error {
 	if cliContext.Command != nil && cliContext.Command.FullName() != "" {
 		name += " " + cliContext.Command.FullName()
 	}
-	return &statusError{code: exitCairn, err: fmt.Errorf("%v\nSee '%s --help'.", err, name)}
+	return &statusError{code: exitCairn, err: fmt.Errorf("%w\nSee '%s --help'.", err, name)}
 }
 
 // argsError reports a wrong number of arguments, as Docker does.
@@ -132,7 +136,7 @@ func exitCode(err error) int {
 	}
 	var st *statusError
 	code := exitFailure
-	if errors.As(err, &st) {
+	if _, several := err.(argErrors); !several && errors.As(err, &st) {
 		code = st.code
 	}
 	if st == nil || st.err != nil {
