@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/cairn-runtime/cairn/image"
+	"github.com/cairn-runtime/cairn/internal/testutil"
 	"golang.org/x/sys/unix"
 )
 
@@ -79,9 +80,7 @@ func TestApply(t *testing.T) {
 
 // Diff reads the upper directory of a real overlay, as `docker diff`.
 func TestDiff(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount overlayfs")
-	}
+	testutil.RequiresRoot(t) // to mount overlayfs
 	base := t.TempDir()
 	lower, upper, work, merged := filepath.Join(base, "l"), filepath.Join(base, "u"), filepath.Join(base, "w"), filepath.Join(base, "m")
 	for _, d := range []string{lower, upper, work, merged, lower + "/etc", lower + "/opt/sub", lower + "/etc-x"} {

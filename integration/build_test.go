@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"archive/tar"
 	"bytes"
 	"compress/gzip"
 	"fmt"
@@ -13,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cairn-runtime/cairn/internal/tartest"
 )
 
 // buildContext writes files (path → content; a path ending in "/" is a
@@ -32,15 +33,17 @@ func buildContext(t testing.TB, files map[string]string) string {
 	return dir
 }
 
+// tgz is a gzipped tar of files (path → content), mode 0640, owned by 42:43.
 func tgz(t testing.TB, files map[string]string) string {
+	t.Helper()
+	dated := tartest.Context{ModTime: time.Unix(1600000000, 0)}
+	var entries []tartest.Entry
+	for name, body := range files {
+		entries = append(entries, dated.File(name, body).Mode(0o640).Owner(42, 43))
+	}
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(zw)
-	for name, body := range files {
-		tw.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o640, Uid: 42, Gid: 43, Size: int64(len(body)), ModTime: time.Unix(1600000000, 0)})
-		tw.Write([]byte(body))
-	}
-	tw.Close()
+	zw.Write(tartest.Tar(t, entries...))
 	zw.Close()
 	return buf.String()
 }

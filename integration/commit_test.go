@@ -205,7 +205,7 @@ func TestCommitFidelity(t *testing.T) {
 	lower := layerTar(t, dir("lower/"), file("lower/file", "x"), dir("lower/tree/"), file("lower/tree/a", "a"), dir("lower/tree/b/"), file("lower/tree/b/c", "c"),
 		dir("lower/dir2/"), file("lower/dir2/keep", "k"), file("lower/renamed", "r"), file("lower/chmod", "m"), file("lower/chown", "o"),
 		file("lower/mtime", "t"), file("lower/hardsrc", "hard"), file("lower/f2d", "f"), dir("lower/d2f/"), file("lower/d2f/in", "i"),
-		entry{Name: "lower/s2f", Type: tar.TypeSymlink, Link: "file"}, file("lower/f2s", "s"))
+		fixtures.Symlink("lower/s2f", "file"), file("lower/f2s", "s"))
 	s.ok("load", "-i", writeFile(t, dockerArchive(t, fixtureImage{Names: []string{"fid"}, Layers: [][]byte{busyboxTar(t), lower}})))
 	id := strings.TrimSpace(s.ok("run", "-d", "--name", "f", "fid", "sleep", "1000"))
 	m := filepath.Join(s.root, "containers", id, "rootfs")

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cairn-runtime/cairn/internal/tartest"
 )
 
 // Eight cairn load/rmi/tag at once on one store leave it consistent, with
@@ -19,7 +21,7 @@ func TestConcurrentLoadRmiTag(t *testing.T) {
 	s := newStore(t)
 	base := layerTar(t, dir("usr/"), file("usr/base", strings.Repeat("b", 50000)))
 	mk := func(name string) fixtureImage {
-		var files []entry
+		var files []tartest.Entry
 		for i := 0; i < 200; i++ {
 			files = append(files, file(fmt.Sprintf("%s-%d", name, i), strings.Repeat(name, 100)))
 		}
@@ -87,7 +89,7 @@ func TestLoadKilledAnyMoment(t *testing.T) {
 	rng := rand.New(rand.NewSource(1))
 	var layers [][]byte
 	for l := 0; l < 3; l++ {
-		var files []entry
+		var files []tartest.Entry
 		for i := 0; i < 1500; i++ {
 			body := make([]byte, 8192)
 			rng.Read(body)

@@ -2,7 +2,6 @@ package integration
 
 import (
 	"archive/tar"
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -13,50 +12,26 @@ import (
 	"time"
 
 	"github.com/cairn-runtime/cairn/image"
+	"github.com/cairn-runtime/cairn/internal/tartest"
 	"github.com/cairn-runtime/cairn/internal/testutil"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
-// entry is one tar entry of a fixture layer.
-type entry struct {
-	Name string
-	Type byte // tar.TypeReg by default
-	Mode int64
-	Body string
-	Link string
-}
+// fixtures makes the entries of fixture layers (see internal/tartest): PAX
+// headers, all dated 2023-11-14 (Unix time 1700000000).
+var fixtures = tartest.Context{ModTime: time.Unix(1700000000, 0), Format: tar.FormatPAX}
 
-func file(name, body string) entry { return entry{Name: name, Body: body} }
-func dir(name string) entry        { return entry{Name: name, Type: tar.TypeDir, Mode: 0o755} }
+// file is a regular file of a fixture layer, mode 0644.
+func file(name, body string) tartest.Entry { return fixtures.File(name, body) }
+
+// dir is a directory of a fixture layer, mode 0755.
+func dir(name string) tartest.Entry { return fixtures.Dir(name) }
 
 // layerTar declares a layer in code.
-func layerTar(t testing.TB, entries ...entry) []byte {
+func layerTar(t testing.TB, entries ...tartest.Entry) []byte {
 	t.Helper()
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, e := range entries {
-		h := &tar.Header{Name: e.Name, Typeflag: e.Type, Mode: e.Mode, Linkname: e.Link, ModTime: time.Unix(1700000000, 0), Format: tar.FormatPAX}
-		if h.Typeflag == 0 {
-			h.Typeflag = tar.TypeReg
-		}
-		if h.Mode == 0 {
-			h.Mode = 0o644
-		}
-		if h.Typeflag == tar.TypeReg {
-			h.Size = int64(len(e.Body))
-		}
-		if err := tw.WriteHeader(h); err != nil {
-			t.Fatal(err)
-		}
-		if h.Size > 0 {
-			tw.Write([]byte(e.Body))
-		}
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
+	return tartest.Tar(t, entries...)
 }
 
 // fixtureImage is an image declared in code, for dockerArchive.
@@ -104,14 +79,8 @@ func (f fixtureImage) config() ([]byte, digest.Digest) {
 // dockerArchive writes images as `docker save` (legacy format) does.
 func dockerArchive(t testing.TB, imgs ...fixtureImage) []byte {
 	t.Helper()
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	put := func(name string, b []byte) {
-		if err := tw.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(b))}); err != nil {
-			t.Fatal(err)
-		}
-		tw.Write(b)
-	}
+	var entries []tartest.Entry
+	put := func(name string, b []byte) { entries = append(entries, tartest.Context{}.File(name, string(b))) }
 	type item struct {
 		Config   string
 		RepoTags []string
@@ -137,10 +106,7 @@ func dockerArchive(t testing.TB, imgs ...fixtureImage) []byte {
 	}
 	mb, _ := json.Marshal(manifest)
 	put("manifest.json", mb)
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
+	return tartest.Tar(t, entries...)
 }
 
 func writeFile(t testing.TB, b []byte) string {

@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"archive/tar"
 	"bytes"
 	"compress/gzip"
 	"os"
@@ -9,6 +8,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/cairn-runtime/cairn/internal/tartest"
 )
 
 // fingerprint is every path of the store but the lock files, and index.json.
@@ -62,16 +63,13 @@ func TestHostileArchivesLeaveStoreUnchanged(t *testing.T) {
 		}(), "archive"},
 		{"not an archive", bytes.Repeat([]byte("garbage!"), 1000), "archive"},
 		{"missing layer", func() []byte {
-			var buf bytes.Buffer
-			tw := tar.NewWriter(&buf)
 			cfg, cd := good.config()
 			m := `[{"Config":"` + cd.Encoded() + `.json","RepoTags":["bad"],"Layers":["nope/layer.tar"]}]`
+			var entries []tartest.Entry
 			for name, b := range map[string][]byte{cd.Encoded() + ".json": cfg, "manifest.json": []byte(m)} {
-				tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(b)), Typeflag: tar.TypeReg})
-				tw.Write(b)
+				entries = append(entries, tartest.Context{}.File(name, string(b)))
 			}
-			tw.Close()
-			return buf.Bytes()
+			return tartest.Tar(t, entries...)
 		}(), `no layer "nope/layer.tar"`},
 	}
 	s := newStore(t)

@@ -2,7 +2,6 @@ package rootfs
 
 import (
 	"archive/tar"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -15,19 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-const (
-	whiteoutPrefix = ".wh."         // .wh.NAME deletes NAME
-	whiteoutMeta   = ".wh..wh."     // Docker's markers, skipped, but for
-	whiteoutOpaque = ".wh..wh..opq" // which deletes its directory's contents
-
-	paxXattr      = "SCHILY.xattr."
-	overlayOpaque = "trusted.overlay.opaque"
-
-	copyBuffer = 256 << 10
-	holeBlock  = 32 << 10 // blocks of zeros this large become holes
-)
-
-var zeroBlock [holeBlock]byte
+const copyBuffer = 256 << 10
 
 // Apply unpacks one uncompressed OCI layer tar from r into dir and returns
 // the unpacked size: the sum of the sizes of its regular files.
@@ -186,30 +173,6 @@ func isReg(hdr *tar.Header) bool {
 	return hdr.Typeflag == tar.TypeReg || hdr.Typeflag == tar.TypeGNUSparse
 }
 
-// clean appends the components of name, cleaned lexically within the root,
-// to dst. A leading "/" is dropped; a ".." above the root is an error.
-func clean(dst []string, name string) ([]string, error) {
-	for rest := name; rest != ""; {
-		c := rest
-		if i := strings.IndexByte(rest, '/'); i >= 0 {
-			c, rest = rest[:i], rest[i+1:]
-		} else {
-			rest = ""
-		}
-		switch c {
-		case "", ".":
-		case "..":
-			if len(dst) == 0 {
-				return dst, fmt.Errorf("path escapes the layer: %w", ErrUnsafe)
-			}
-			dst = dst[:len(dst)-1]
-		default:
-			dst = append(dst, c)
-		}
-	}
-	return dst, nil
-}
-
 // create runs mk to create base in pfd. If base exists and is a whiteout of
 // this layer, it is replaced: in one layer, a real entry beats a whiteout of
 // its name. Anything else there makes a duplicate entry, except a directory
@@ -255,73 +218,6 @@ func (a *applier) file(ctx context.Context, pfd int, base string, hdr *tar.Heade
 		err = fmt.Errorf("close: %w", cerr)
 	}
 	return err
-}
-
-// write copies size bytes of r to the new file fd. Blocks of zeros are
-// skipped over, not written, and the file is extended to size at the end.
-//
-// The tar reader expands a sparse file into all its zeros, so a few bytes of
-// layer can announce a file of petabytes: ctx is checked as the copy goes.
-func (a *applier) write(ctx context.Context, fd int, r io.Reader, size int64) error {
-	var off, end int64 // end: just past the last byte written
-	for off < size {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		buf := a.buf
-		if rem := size - off; rem < int64(len(buf)) {
-			buf = buf[:rem]
-		}
-		if _, err := io.ReadFull(r, buf); err != nil {
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF
-			}
-			return fmt.Errorf("read: %w", markInvalid(err))
-		}
-		// buf starts at a multiple of holeBlock: look for whole zero blocks.
-		for i := 0; i < len(buf); {
-			j := i
-			for j < len(buf) && !zeroAt(buf, j) {
-				j = min(j+holeBlock, len(buf))
-			}
-			if j > i {
-				if err := pwrite(fd, buf[i:j], off+int64(i)); err != nil {
-					return fmt.Errorf("write: %w", err)
-				}
-				end = off + int64(j)
-			}
-			for j < len(buf) && zeroAt(buf, j) {
-				j += holeBlock
-			}
-			i = j
-		}
-		off += int64(len(buf))
-	}
-	if end < size {
-		if err := unix.Ftruncate(fd, size); err != nil {
-			return fmt.Errorf("truncate: %w", err)
-		}
-	}
-	return nil
-}
-
-// zeroAt reports whether buf holds a whole block of zeros at i.
-func zeroAt(buf []byte, i int) bool {
-	return len(buf)-i >= holeBlock && bytes.Equal(buf[i:i+holeBlock], zeroBlock[:])
-}
-
-func pwrite(fd int, b []byte, off int64) error {
-	for len(b) > 0 {
-		n, err := unix.Pwrite(fd, b, off)
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return io.ErrShortWrite
-		}
-		b, off = b[n:], off+int64(n)
-	}
-	return nil
 }
 
 func (a *applier) mkdir(pfd int, base string, comps []string, hdr *tar.Header) error {
@@ -464,47 +360,6 @@ func (a *applier) link(parent []string, base string, hdr *tar.Header) error {
 	return err
 }
 
-// whiteout turns an OCI whiteout into an overlay one.
-func (a *applier) whiteout(parent []string, base string) error {
-	if base == whiteoutOpaque {
-		fd, err := a.w.dir(parent, true)
-		if err != nil {
-			return err
-		}
-		if err := unix.Fsetxattr(fd, overlayOpaque, []byte("y"), 0); err != nil {
-			return fmt.Errorf("set %s: %w", overlayOpaque, err)
-		}
-		return nil
-	}
-	if strings.HasPrefix(base, whiteoutMeta) {
-		return nil
-	}
-	name := base[len(whiteoutPrefix):]
-	if name == "" || name == "." || name == ".." {
-		return fmt.Errorf("whiteout of %q: %w", name, ErrUnsafe)
-	}
-	pfd, err := a.w.dir(parent, true)
-	if err != nil {
-		return err
-	}
-	var st unix.Stat_t
-	err = unix.Mknodat(pfd, name, unix.S_IFCHR, 0)
-	if err != nil && err != unix.EEXIST {
-		return fmt.Errorf("mknod: %w", err)
-	}
-	if serr := unix.Fstatat(pfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); serr != nil {
-		return serr
-	}
-	if err == unix.EEXIST {
-		if a.w.isWhiteout(&st) {
-			return fmt.Errorf("duplicate entry: %w", ErrInvalid)
-		}
-		return nil // the real entry wins
-	}
-	a.w.whiteouts[idOf(&st)] = struct{}{}
-	return nil
-}
-
 // meta sets the owner, xattrs, mode and times of a new non-directory,
 // through fd if it is open, else by name in pfd, never following a symlink.
 func (a *applier) meta(fd, pfd int, base string, hdr *tar.Header) error {
@@ -538,45 +393,6 @@ func (a *applier) meta(fd, pfd int, base string, hdr *tar.Header) error {
 	}
 	if err != nil {
 		return fmt.Errorf("set times: %w", err)
-	}
-	return nil
-}
-
-func hasXattrs(hdr *tar.Header) bool {
-	for k := range hdr.PAXRecords {
-		if strings.HasPrefix(k, paxXattr) {
-			return true
-		}
-	}
-	return false
-}
-
-// xattrs sets the xattrs of hdr, through fd if it is open, else by name in
-// pfd without following a symlink.
-func (a *applier) xattrs(hdr *tar.Header, fd, pfd int, base string) error {
-	var path string
-	for k, v := range hdr.PAXRecords {
-		name, ok := strings.CutPrefix(k, paxXattr)
-		if !ok || strings.HasPrefix(name, "trusted.overlay.") || strings.HasPrefix(name, "user.overlay.") {
-			continue
-		}
-		var err error
-		if fd >= 0 {
-			err = unix.Fsetxattr(fd, name, []byte(v), 0)
-		} else {
-			// No lsetxattrat: reach base through its parent's fd.
-			if path == "" {
-				path = fmt.Sprintf("/proc/self/fd/%d/%s", pfd, base)
-			}
-			err = unix.Lsetxattr(path, name, []byte(v), 0)
-		}
-		switch {
-		case err == nil, err == unix.ENOTSUP:
-		case err == unix.EPERM && fd < 0 && strings.HasPrefix(name, "user."):
-			// Linux allows user.* only on regular files and directories.
-		default:
-			return fmt.Errorf("set xattr %q: %w", name, err)
-		}
 	}
 	return nil
 }

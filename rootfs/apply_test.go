@@ -13,30 +13,32 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cairn-runtime/cairn/internal/tartest"
+	"github.com/cairn-runtime/cairn/internal/testutil"
 	"golang.org/x/sys/unix"
 )
 
 func TestApplyMetadata(t *testing.T) {
-	requireRoot(t)
+	testutil.RequiresRoot(t)
 	root, _ := sandbox(t)
 	mtime := time.Date(2019, 1, 2, 3, 4, 5, 123456789, time.UTC)
 	atime := time.Date(2020, 6, 7, 8, 9, 10, 987654321, time.UTC)
 	dirTime := time.Date(2018, 5, 6, 7, 8, 9, 0, time.UTC)
-	size := mustApply(t, root, layer(t,
-		dir("sgid").perm(0o2750).owner(10, 20).times(dirTime, dirTime),
-		reg("sgid/setuid", "#!/bin/sh\n").perm(0o4755).owner(1000, 2000).times(mtime, atime),
-		dir("tmp").perm(0o1777).times(dirTime, dirTime),
-		reg("tmp/file", "hello").perm(0o600),
-		sym("tmp/link", "../sgid/setuid").owner(3, 4).times(mtime, atime),
-		hard("tmp/hard", "sgid/setuid"),
-		device("dev/null", tar.TypeChar, 1, 3).perm(0o666),
-		device("dev/loop0", tar.TypeBlock, 7, 0).perm(0o660).owner(0, 6),
-		fifo("dev/fifo").perm(0o620),
-		reg("implicit/a/file", "x"),
-		dir("again").perm(0o700),
-		reg("again/x", ""),
-		dir("again/").perm(0o751).owner(5, 6).times(dirTime, dirTime),
-		dir("./").perm(0o711).times(dirTime, dirTime),
+	size := mustApply(t, root, tartest.Tar(t,
+		tartest.Dir("sgid").Mode(0o2750).Owner(10, 20).Times(dirTime, dirTime),
+		tartest.File("sgid/setuid", "#!/bin/sh\n").Mode(0o4755).Owner(1000, 2000).Times(mtime, atime),
+		tartest.Dir("tmp").Mode(0o1777).Times(dirTime, dirTime),
+		tartest.File("tmp/file", "hello").Mode(0o600),
+		tartest.Symlink("tmp/link", "../sgid/setuid").Owner(3, 4).Times(mtime, atime),
+		tartest.Hardlink("tmp/hard", "sgid/setuid"),
+		tartest.Char("dev/null", 1, 3).Mode(0o666),
+		tartest.Block("dev/loop0", 7, 0).Mode(0o660).Owner(0, 6),
+		tartest.Fifo("dev/fifo").Mode(0o620),
+		tartest.File("implicit/a/file", "x"),
+		tartest.Dir("again").Mode(0o700),
+		tartest.File("again/x", ""),
+		tartest.Dir("again/").Mode(0o751).Owner(5, 6).Times(dirTime, dirTime),
+		tartest.Dir("./").Mode(0o711).Times(dirTime, dirTime),
 	))
 	if want := int64(len("#!/bin/sh\n") + len("hello") + len("x")); size != want {
 		t.Errorf("size = %d, want %d", size, want)
@@ -52,11 +54,11 @@ func TestApplyMetadata(t *testing.T) {
 		{"sgid", unix.S_IFDIR | 0o2750, 10, 20, dirTime, 0},
 		{"sgid/setuid", unix.S_IFREG | 0o4755, 1000, 2000, mtime, 0},
 		{"tmp", unix.S_IFDIR | 0o1777, 0, 0, dirTime, 0},
-		{"tmp/file", unix.S_IFREG | 0o600, 0, 0, testTime, 0},
+		{"tmp/file", unix.S_IFREG | 0o600, 0, 0, tartest.Time, 0},
 		{"tmp/link", unix.S_IFLNK | 0o777, 3, 4, mtime, 0},
-		{"dev/null", unix.S_IFCHR | 0o666, 0, 0, testTime, unix.Mkdev(1, 3)},
-		{"dev/loop0", unix.S_IFBLK | 0o660, 0, 6, testTime, unix.Mkdev(7, 0)},
-		{"dev/fifo", unix.S_IFIFO | 0o620, 0, 0, testTime, 0},
+		{"dev/null", unix.S_IFCHR | 0o666, 0, 0, tartest.Time, unix.Mkdev(1, 3)},
+		{"dev/loop0", unix.S_IFBLK | 0o660, 0, 6, tartest.Time, unix.Mkdev(7, 0)},
+		{"dev/fifo", unix.S_IFIFO | 0o620, 0, 0, tartest.Time, 0},
 		{"again", unix.S_IFDIR | 0o751, 5, 6, dirTime, 0},
 		{".", unix.S_IFDIR | 0o711, 0, 0, dirTime, 0},
 	} {
@@ -83,22 +85,22 @@ func TestApplyMetadata(t *testing.T) {
 }
 
 func TestApplyXattrs(t *testing.T) {
-	requireRoot(t)
+	testutil.RequiresRoot(t)
 	root, _ := sandbox(t)
 	// struct vfs_cap_data, revision 2: effective, CAP_NET_BIND_SERVICE permitted.
 	capability := make([]byte, 20)
 	binary.LittleEndian.PutUint32(capability[0:], 0x02000001)
 	binary.LittleEndian.PutUint32(capability[4:], 1<<10)
-	mustApply(t, root, layer(t,
-		reg("bin/ping", "elf").owner(1000, 1000).perm(0o755).
-			xattr("security.capability", string(capability)).
-			xattr("user.mime", "application/x-elf").
-			xattr("trusted.note", "t").
-			xattr("trusted.overlay.redirect", "/etc").
-			xattr("user.overlay.origin", "x").
-			xattr("trusted.overlay.opaque", "y"),
-		dir("d").xattr("user.d", "dir").xattr("trusted.overlay.opaque", "y"),
-		sym("s", "bin/ping").xattr("user.ignored", "kernel refuses user.* on symlinks").xattr("trusted.s", "s"),
+	mustApply(t, root, tartest.Tar(t,
+		tartest.File("bin/ping", "elf").Owner(1000, 1000).Mode(0o755).
+			Xattr("security.capability", string(capability)).
+			Xattr("user.mime", "application/x-elf").
+			Xattr("trusted.note", "t").
+			Xattr("trusted.overlay.redirect", "/etc").
+			Xattr("user.overlay.origin", "x").
+			Xattr("trusted.overlay.opaque", "y"),
+		tartest.Dir("d").Xattr("user.d", "dir").Xattr("trusted.overlay.opaque", "y"),
+		tartest.Symlink("s", "bin/ping").Xattr("user.ignored", "kernel refuses user.* on symlinks").Xattr("trusted.s", "s"),
 	))
 	for _, c := range []struct{ name, xattr, want string }{
 		{"bin/ping", "security.capability", string(capability)},
@@ -135,22 +137,22 @@ func getxattr(t testing.TB, name, attr string) string {
 }
 
 func TestApplyWhiteouts(t *testing.T) {
-	requireRoot(t)
+	testutil.RequiresRoot(t)
 	root, _ := sandbox(t)
-	mustApply(t, root, layer(t,
-		wh("gone"),
-		wh("deep/dir/gone"),
-		opq("deep"),
-		opq(""),
-		reg(".wh..wh.plnk", ""),
-		reg("d/.wh..wh.aufs", ""),
+	mustApply(t, root, tartest.Tar(t,
+		tartest.Whiteout("gone"),
+		tartest.Whiteout("deep/dir/gone"),
+		tartest.Opaque("deep"),
+		tartest.Opaque(""),
+		tartest.File(".wh..wh.plnk", ""),
+		tartest.File("d/.wh..wh.aufs", ""),
 		// A whiteout and a real entry of one name: the real entry wins.
-		wh("file-after"), reg("file-after", "real"),
-		reg("file-before", "real"), wh("file-before"),
-		wh("dir-after"), dir("dir-after"), reg("dir-after/x", ""),
-		wh("implicit-after"), reg("implicit-after/x", ""),
-		wh("link-after"), sym("link-after", "gone"),
-		reg("target", "t"), wh("hard-after"), hard("hard-after", "target"),
+		tartest.Whiteout("file-after"), tartest.File("file-after", "real"),
+		tartest.File("file-before", "real"), tartest.Whiteout("file-before"),
+		tartest.Whiteout("dir-after"), tartest.Dir("dir-after"), tartest.File("dir-after/x", ""),
+		tartest.Whiteout("implicit-after"), tartest.File("implicit-after/x", ""),
+		tartest.Whiteout("link-after"), tartest.Symlink("link-after", "gone"),
+		tartest.File("target", "t"), tartest.Whiteout("hard-after"), tartest.Hardlink("hard-after", "target"),
 	))
 	for _, name := range []string{"gone", "deep/dir/gone"} {
 		st := lstat(t, filepath.Join(root, name))
@@ -186,25 +188,25 @@ func TestApplyWhiteouts(t *testing.T) {
 }
 
 func TestApplyDuplicates(t *testing.T) {
-	requireRoot(t)
+	testutil.RequiresRoot(t)
 	for _, c := range []struct {
 		name    string
-		entries []fixture
+		entries []tartest.Entry
 		entry   string
 	}{
-		{"file twice", []fixture{reg("a", "1"), reg("a", "2")}, "a"},
-		{"file then directory", []fixture{reg("a", "1"), dir("a")}, "a"},
-		{"directory then file", []fixture{dir("a"), reg("./a", "1")}, "./a"},
-		{"implicit directory then file", []fixture{reg("a/b", "1"), reg("a", "2")}, "a"},
-		{"same file through a symlink", []fixture{sym("l", "d"), reg("d/f", "1"), reg("l/f", "2")}, "l/f"},
-		{"symlink twice", []fixture{sym("a", "x"), sym("a", "y")}, "a"},
-		{"whiteout twice", []fixture{wh("a"), wh("a")}, ".wh.a"},
-		{"hardlink over its target", []fixture{reg("a", "1"), hard("a", "a")}, "a"},
-		{"device twice", []fixture{fifo("p"), fifo("p")}, "p"},
+		{"file twice", []tartest.Entry{tartest.File("a", "1"), tartest.File("a", "2")}, "a"},
+		{"file then directory", []tartest.Entry{tartest.File("a", "1"), tartest.Dir("a")}, "a"},
+		{"directory then file", []tartest.Entry{tartest.Dir("a"), tartest.File("./a", "1")}, "./a"},
+		{"implicit directory then file", []tartest.Entry{tartest.File("a/b", "1"), tartest.File("a", "2")}, "a"},
+		{"same file through a symlink", []tartest.Entry{tartest.Symlink("l", "d"), tartest.File("d/f", "1"), tartest.File("l/f", "2")}, "l/f"},
+		{"symlink twice", []tartest.Entry{tartest.Symlink("a", "x"), tartest.Symlink("a", "y")}, "a"},
+		{"whiteout twice", []tartest.Entry{tartest.Whiteout("a"), tartest.Whiteout("a")}, ".wh.a"},
+		{"hardlink over its target", []tartest.Entry{tartest.File("a", "1"), tartest.Hardlink("a", "a")}, "a"},
+		{"device twice", []tartest.Entry{tartest.Fifo("p"), tartest.Fifo("p")}, "p"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			root, _ := sandbox(t)
-			_, err := apply(t, root, layer(t, c.entries...))
+			_, err := apply(t, root, tartest.Tar(t, c.entries...))
 			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), fmt.Sprintf("layer entry %q: duplicate entry", c.entry)) {
 				t.Fatalf("Apply error = %v, want a duplicate entry error naming %q", err, c.entry)
 			}
@@ -213,10 +215,10 @@ func TestApplyDuplicates(t *testing.T) {
 }
 
 func TestApplyCorrupt(t *testing.T) {
-	requireRoot(t)
+	testutil.RequiresRoot(t)
 	body := noise(1 << 20) // incompressible: a cut in the compressed stream falls in "big"
-	valid := layer(t, reg("first", "hello"), reg("big", body), reg("last", "bye"))
-	text := layer(t, reg("text", strings.Repeat("the quick brown fox jumps over the lazy dog\n", 5000)))
+	valid := tartest.Tar(t, tartest.File("first", "hello"), tartest.File("big", body), tartest.File("last", "bye"))
+	text := tartest.Tar(t, tartest.File("text", strings.Repeat("the quick brown fox jumps over the lazy dog\n", 5000)))
 	badChecksum := append([]byte(nil), valid...)
 	badChecksum[1024+3] ^= 0xff // the name of the second header ("big")
 
@@ -227,9 +229,9 @@ func TestApplyCorrupt(t *testing.T) {
 	}{
 		{"truncated data", valid[:1024+512+1000], `layer entry "big": read: unexpected EOF`},
 		{"truncated header", valid[:1024+512+len(body)+100], `corrupt layer stream after entry "big"`},
-		{"size larger than data", shortLayer(t, "short", 1000, "only ten b"), `layer entry "short": read: unexpected EOF`},
+		{"size larger than data", tartest.Short(t, tartest.File("short", "only ten b"), 1000), `layer entry "short": read: unexpected EOF`},
 		{"size larger than data, end blocks read as data",
-			append(shortLayer(t, "short", 1000, "only ten b"), make([]byte, 1024)...), `corrupt layer stream after entry "short"`},
+			append(tartest.Short(t, tartest.File("short", "only ten b"), 1000), make([]byte, 1024)...), `corrupt layer stream after entry "short"`},
 		{"bad checksum", badChecksum, `corrupt layer stream after entry "first": archive/tar: invalid tar header`},
 		{"bad checksum of the first header", badChecksum[1024:], `corrupt layer stream at its start`},
 		{"truncated gzip", gzipped(t, valid)[:2000], `layer entry "big": read: gzip stream: unexpected EOF`},
@@ -238,7 +240,7 @@ func TestApplyCorrupt(t *testing.T) {
 		{"corrupt gzip, huffman blocks", corrupt(gzipped(t, text)), `gzip stream`},
 		{"truncated zstd", zstded(t, valid)[:len(zstded(t, valid))/2], `layer entry "big": read: zstd stream: unexpected EOF`},
 		{"corrupt zstd", corrupt(zstded(t, valid)), `zstd stream`},
-		{"unsupported entry type", layer(t, fixture{hdr: tar.Header{Typeflag: 'V', Name: "volume"}}), `layer entry "volume": unsupported entry type 'V'`},
+		{"unsupported entry type", tartest.Tar(t, tartest.Entry{Header: tar.Header{Typeflag: 'V', Name: "volume"}}), `layer entry "volume": unsupported entry type 'V'`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			root, _ := sandbox(t)
@@ -274,12 +276,12 @@ func corrupt(b []byte) []byte {
 }
 
 func TestApplySparse(t *testing.T) {
-	requireRoot(t)
+	testutil.RequiresRoot(t)
 	root, _ := sandbox(t)
 	const size = 1 << 30
 	data := []string{"hello, ", "sparse world"}
 	offsets := []int64{4096, size - int64(len(data[1]))}
-	n := mustApply(t, root, sparseLayer("sparse", size, offsets, data))
+	n := mustApply(t, root, tartest.Sparse("sparse", size, offsets, data))
 	if n != size {
 		t.Errorf("size = %d, want %d", n, size)
 	}
@@ -306,7 +308,7 @@ func TestApplySparse(t *testing.T) {
 	// A plain file of zeros with data between holes.
 	root2, _ := sandbox(t)
 	zeros := strings.Repeat("\x00", 4<<20)
-	mustApply(t, root2, layer(t, reg("zeros", zeros+"x"+zeros)))
+	mustApply(t, root2, tartest.Tar(t, tartest.File("zeros", zeros+"x"+zeros)))
 	name = filepath.Join(root2, "zeros")
 	if st := lstat(t, name); st.Size != int64(2*len(zeros)+1) || st.Blocks*512 > 256<<10 {
 		t.Errorf("size %d, %d bytes on disk", st.Size, st.Blocks*512)
@@ -317,7 +319,7 @@ func TestApplySparse(t *testing.T) {
 }
 
 func TestApplyLongNames(t *testing.T) {
-	requireRoot(t)
+	testutil.RequiresRoot(t)
 	root, _ := sandbox(t)
 	long := strings.Repeat("n", 255)
 	var comps []string
@@ -326,14 +328,14 @@ func TestApplyLongNames(t *testing.T) {
 	}
 	deep := strings.Join(comps, "/")
 	mtime := time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC)
-	data := layer(t,
-		reg(long, "255"),
-		reg(deep+"/"+long, "deep"),
-		dir(deep).perm(0o700).times(mtime, mtime),
-		sym(deep+"/link", long),
-		hard("hard", deep+"/"+long),
-		wh(deep+"/gone"),
-		hard(deep+"/hard", long),
+	data := tartest.Tar(t,
+		tartest.File(long, "255"),
+		tartest.File(deep+"/"+long, "deep"),
+		tartest.Dir(deep).Mode(0o700).Times(mtime, mtime),
+		tartest.Symlink(deep+"/link", long),
+		tartest.Hardlink("hard", deep+"/"+long),
+		tartest.Whiteout(deep+"/gone"),
+		tartest.Hardlink(deep+"/hard", long),
 	)
 	mustApply(t, root, data)
 
@@ -360,7 +362,7 @@ func TestApplyLongNames(t *testing.T) {
 	}
 
 	root2, _ := sandbox(t)
-	_, err := apply(t, root2, layer(t, reg(deep+"/"+long, "a"), reg(deep+"/"+long, "b")))
+	_, err := apply(t, root2, tartest.Tar(t, tartest.File(deep+"/"+long, "a"), tartest.File(deep+"/"+long, "b")))
 	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), long) {
 		t.Errorf("Apply error = %v, want a duplicate naming the long entry", err)
 	}
@@ -369,19 +371,19 @@ func TestApplyLongNames(t *testing.T) {
 // Paths deeper than the walker's fd cache: cached fds are dropped and the
 // walk resumes from a kept one.
 func TestApplyDeepTree(t *testing.T) {
-	requireRoot(t)
+	testutil.RequiresRoot(t)
 	root, _ := sandbox(t)
-	var fs []fixture
+	var fs []tartest.Entry
 	name := ""
 	for i := 0; i < 5*cacheWindow; i++ {
 		name = filepath.Join(name, fmt.Sprint(i%10))
-		fs = append(fs, dir(name).perm(0o750), reg(name+"/f", fmt.Sprint(i)))
+		fs = append(fs, tartest.Dir(name).Mode(0o750), tartest.File(name+"/f", fmt.Sprint(i)))
 		if i%37 == 0 {
-			fs = append(fs, reg(fmt.Sprintf("top%d", i), "top"), sym(name+"/up", strings.Repeat("../", i+5)+"top0"))
+			fs = append(fs, tartest.File(fmt.Sprintf("top%d", i), "top"), tartest.Symlink(name+"/up", strings.Repeat("../", i+5)+"top0"))
 		}
 	}
 	fds := openFds(t)
-	mustApply(t, root, layer(t, fs...))
+	mustApply(t, root, tartest.Tar(t, fs...))
 	if now := openFds(t); now != fds {
 		t.Errorf("open fds: %d before Apply, %d after", fds, now)
 	}
@@ -406,11 +408,11 @@ func openFds(t testing.TB) int {
 }
 
 func TestApplyContext(t *testing.T) {
-	requireRoot(t)
+	testutil.RequiresRoot(t)
 	root, _ := sandbox(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := Apply(ctx, root, strings.NewReader(string(layer(t, reg("a", "a")))))
+	_, err := Apply(ctx, root, strings.NewReader(string(tartest.Tar(t, tartest.File("a", "a")))))
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("Apply error = %v, want context.Canceled", err)
 	}

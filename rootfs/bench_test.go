@@ -1,7 +1,6 @@
 package rootfs
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	"fmt"
@@ -10,35 +9,26 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/cairn-runtime/cairn/internal/tartest"
+	"github.com/cairn-runtime/cairn/internal/testutil"
 )
 
 // benchLayer writes a layer of files spread over 100 directories, totalling
 // size bytes of data that compresses about 3:1, as binaries do.
 func benchLayer(b testing.TB, files int, size int64) []byte {
 	b.Helper()
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
 	all := binaryLike(int(size))
 	n := len(all) / files
+	var entries []tartest.Entry
 	for i := 0; i < files; i++ {
+		dir := fmt.Sprintf("usr/lib/d%03d/", i/(files/100))
 		if i%(files/100) == 0 {
-			if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: fmt.Sprintf("usr/lib/d%03d/", i/(files/100)), Mode: 0o755, ModTime: testTime}); err != nil {
-				b.Fatal(err)
-			}
+			entries = append(entries, tartest.Dir(dir))
 		}
-		hdr := &tar.Header{Typeflag: tar.TypeReg, Name: fmt.Sprintf("usr/lib/d%03d/file%05d.so", i/(files/100), i),
-			Mode: 0o644, Size: int64(n), ModTime: testTime}
-		if err := tw.WriteHeader(hdr); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := tw.Write(all[i*n : (i+1)*n]); err != nil {
-			b.Fatal(err)
-		}
+		entries = append(entries, tartest.File(fmt.Sprintf("%sfile%05d.so", dir, i), string(all[i*n:(i+1)*n])))
 	}
-	if err := tw.Close(); err != nil {
-		b.Fatal(err)
-	}
-	return buf.Bytes()
+	return tartest.Tar(b, entries...)
 }
 
 // binaryLike returns n bytes that compress about 3:1 with gzip, as
@@ -59,19 +49,19 @@ func binaryLike(n int) []byte {
 
 // BenchmarkApply unpacks 5,000 files, 64 MiB, into a fresh directory.
 func BenchmarkApply(b *testing.B) {
-	requireRoot(b)
+	testutil.RequiresRoot(b)
 	benchApply(b, benchLayer(b, 5000, 64<<20), 64<<20)
 }
 
 // BenchmarkApplyGzip is BenchmarkApply with gzip decompression.
 func BenchmarkApplyGzip(b *testing.B) {
-	requireRoot(b)
+	testutil.RequiresRoot(b)
 	benchApply(b, gzipped(b, benchLayer(b, 5000, 64<<20)), 64<<20)
 }
 
 // BenchmarkApplyZstd is BenchmarkApply with zstd decompression.
 func BenchmarkApplyZstd(b *testing.B) {
-	requireRoot(b)
+	testutil.RequiresRoot(b)
 	benchApply(b, zstded(b, benchLayer(b, 5000, 64<<20)), 64<<20)
 }
 

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cairn-runtime/cairn/internal/tartest"
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 )
@@ -67,7 +68,7 @@ func TestDetectCompression(t *testing.T) {
 }
 
 func TestDecompress(t *testing.T) {
-	plain := layer(t, reg("etc/hostname", "cairn\n"), dir("usr"))
+	plain := tartest.Tar(t, tartest.File("etc/hostname", "cairn\n"), tartest.Dir("usr"))
 	for _, c := range []struct {
 		data []byte
 		want Compression

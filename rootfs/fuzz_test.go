@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cairn-runtime/cairn/internal/tartest"
+	"github.com/cairn-runtime/cairn/internal/testutil"
 )
 
 // FuzzApply applies two layers per input, each into a fresh sandbox, and
@@ -22,28 +25,28 @@ import (
 //
 // Run it with: go test -fuzz=FuzzApply ./rootfs
 func FuzzApply(f *testing.F) {
-	requireRoot(f)
+	testutil.RequiresRoot(f)
 	for _, h := range hostiles {
 		entries := h.layer("$OUT")
-		raw, err := writeLayer(h.layer("/nonexistent/canary"))
+		raw, err := tartest.Bytes(h.layer("/nonexistent/canary")...)
 		if err != nil {
 			f.Fatal(err)
 		}
 		f.Add(script(entries), raw)
 	}
-	valid := layer(f, dir("etc"), reg("etc/passwd", "root:x:0:0::/root:/bin/sh\n"), sym("bin", "usr/bin"),
-		hard("etc/passwd-", "etc/passwd"), wh("var/gone"), opq("usr"), fifo("run/fifo"))
-	f.Add(script([]fixture{reg("a/b", "x"), wh("a/b"), opq("a"), sym("c", "$OUT/.."), reg("c/x", "")}), gzipped(f, valid))
+	valid := tartest.Tar(f, tartest.Dir("etc"), tartest.File("etc/passwd", "root:x:0:0::/root:/bin/sh\n"), tartest.Symlink("bin", "usr/bin"),
+		tartest.Hardlink("etc/passwd-", "etc/passwd"), tartest.Whiteout("var/gone"), tartest.Opaque("usr"), tartest.Fifo("run/fifo"))
+	f.Add(script([]tartest.Entry{tartest.File("a/b", "x"), tartest.Whiteout("a/b"), tartest.Opaque("a"), tartest.Symlink("c", "$OUT/.."), tartest.File("c/x", "")}), gzipped(f, valid))
 	f.Add("l $OUT/x y\nf z/../../q", zstded(f, valid))
 	f.Add("", valid[:700])
-	f.Add("", sparseLayer("s", 1<<20, []int64{10}, []string{"data"}))
+	f.Add("", tartest.Sparse("s", 1<<20, []int64{10}, []string{"data"}))
 
 	f.Fuzz(func(t *testing.T, script string, raw []byte) {
 		fds := openFds(t)
 
 		root, canary := sandbox(t)
 		before := snapshot(t, root)
-		if data, err := writeLayer(parseScript(script, canary)); err == nil {
+		if data, err := tartest.Bytes(parseScript(script, canary)...); err == nil {
 			apply(t, root, data)
 		}
 		checkCanary(t, root, before)
@@ -70,42 +73,42 @@ func FuzzApply(f *testing.F) {
 // l (symlink to ARG), h (hard link to ARG), c (character device 1:3),
 // b (block device 7:0), p (fifo), x (file with the xattr ARG, "name=value").
 // Lines it cannot read are skipped.
-func parseScript(s, out string) []fixture {
-	var fs []fixture
+func parseScript(s, out string) []tartest.Entry {
+	var fs []tartest.Entry
 	for _, line := range strings.Split(s, "\n") {
 		typ, rest, _ := strings.Cut(line, " ")
 		name, arg, _ := strings.Cut(strings.ReplaceAll(rest, "$OUT", out), " ")
 		switch typ {
 		case "f":
-			fs = append(fs, reg(name, arg))
+			fs = append(fs, tartest.File(name, arg))
 		case "d":
-			fs = append(fs, dir(name))
+			fs = append(fs, tartest.Dir(name))
 		case "l":
-			fs = append(fs, sym(name, arg))
+			fs = append(fs, tartest.Symlink(name, arg))
 		case "h":
-			fs = append(fs, hard(name, arg))
+			fs = append(fs, tartest.Hardlink(name, arg))
 		case "c":
-			fs = append(fs, device(name, tar.TypeChar, 1, 3))
+			fs = append(fs, tartest.Char(name, 1, 3))
 		case "b":
-			fs = append(fs, device(name, tar.TypeBlock, 7, 0))
+			fs = append(fs, tartest.Block(name, 7, 0))
 		case "p":
-			fs = append(fs, fifo(name))
+			fs = append(fs, tartest.Fifo(name))
 		case "x":
 			k, v, _ := strings.Cut(arg, "=")
-			fs = append(fs, reg(name, "").xattr(k, v))
+			fs = append(fs, tartest.File(name, "").Xattr(k, v))
 		}
 	}
 	return fs
 }
 
-// script writes fixtures in the form parseScript reads.
-func script(fs []fixture) string {
+// script writes entries in the form parseScript reads.
+func script(fs []tartest.Entry) string {
 	var b strings.Builder
 	for _, f := range fs {
-		h := f.hdr
+		h := f.Header
 		switch h.Typeflag {
 		case tar.TypeReg:
-			fmt.Fprintf(&b, "f %s %s\n", h.Name, f.body)
+			fmt.Fprintf(&b, "f %s %s\n", h.Name, f.Body)
 		case tar.TypeDir:
 			fmt.Fprintf(&b, "d %s\n", h.Name)
 		case tar.TypeSymlink:

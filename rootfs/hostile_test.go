@@ -7,6 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/cairn-runtime/cairn/internal/tartest"
+	"github.com/cairn-runtime/cairn/internal/testutil"
 )
 
 // hostile is a layer that tries to reach outside its directory. out is the
@@ -15,7 +18,7 @@ import (
 // under root: the entry landed in the layer, never outside.
 type hostile struct {
 	name   string
-	layer  func(out string) []fixture
+	layer  func(out string) []tartest.Entry
 	err    error
 	entry  string
 	inside string // relative to root; "$OUT" is out
@@ -25,142 +28,162 @@ var dotdots = strings.Repeat("../", 12)
 
 var hostiles = []hostile{
 	{name: "absolute name",
-		layer:  func(out string) []fixture { return []fixture{reg(out+"/secret", "pwned")} },
+		layer:  func(out string) []tartest.Entry { return []tartest.Entry{tartest.File(out+"/secret", "pwned")} },
 		inside: "$OUT/secret"},
 	{name: "dotdot name",
-		layer: func(string) []fixture { return []fixture{reg("../canary/secret", "pwned")} },
+		layer: func(string) []tartest.Entry { return []tartest.Entry{tartest.File("../canary/secret", "pwned")} },
 		err:   ErrUnsafe, entry: "../canary/secret"},
 	{name: "dotdot above root after absolute",
-		layer: func(string) []fixture { return []fixture{reg("/a/../../canary/secret", "pwned")} },
+		layer: func(string) []tartest.Entry { return []tartest.Entry{tartest.File("/a/../../canary/secret", "pwned")} },
 		err:   ErrUnsafe, entry: "/a/../../canary/secret"},
 	{name: "dotdot deep in name",
-		layer: func(string) []fixture { return []fixture{reg("a/b/../../../canary/secret", "pwned")} },
-		err:   ErrUnsafe, entry: "a/b/../../../canary/secret"},
+		layer: func(string) []tartest.Entry {
+			return []tartest.Entry{tartest.File("a/b/../../../canary/secret", "pwned")}
+		},
+		err: ErrUnsafe, entry: "a/b/../../../canary/secret"},
 	{name: "dotdot device",
-		layer: func(string) []fixture { return []fixture{device("../canary/null", tar.TypeChar, 1, 3)} },
+		layer: func(string) []tartest.Entry { return []tartest.Entry{tartest.Char("../canary/null", 1, 3)} },
 		err:   ErrUnsafe, entry: "../canary/null"},
 	{name: "PAX long name escaping",
-		layer: func(string) []fixture {
-			return []fixture{reg(strings.Repeat("d/", 60)+strings.Repeat("../", 61)+"canary/secret", "pwned").format(tar.FormatPAX)}
+		layer: func(string) []tartest.Entry {
+			return []tartest.Entry{tartest.File(strings.Repeat("d/", 60)+strings.Repeat("../", 61)+"canary/secret", "pwned").Format(tar.FormatPAX)}
 		},
 		err: ErrUnsafe, entry: strings.Repeat("d/", 60) + strings.Repeat("../", 61) + "canary/secret"},
 	{name: "GNU long name escaping",
-		layer: func(string) []fixture {
-			return []fixture{reg(strings.Repeat("d/", 60)+strings.Repeat("../", 61)+"canary/secret", "pwned").format(tar.FormatGNU)}
+		layer: func(string) []tartest.Entry {
+			return []tartest.Entry{tartest.File(strings.Repeat("d/", 60)+strings.Repeat("../", 61)+"canary/secret", "pwned").Format(tar.FormatGNU)}
 		},
 		err: ErrUnsafe, entry: strings.Repeat("d/", 60) + strings.Repeat("../", 61) + "canary/secret"},
 	{name: "GNU long link name escaping",
-		layer: func(string) []fixture {
-			return []fixture{hard("h", strings.Repeat("d/", 60)+strings.Repeat("../", 61)+"canary/secret").format(tar.FormatGNU)}
+		layer: func(string) []tartest.Entry {
+			return []tartest.Entry{tartest.Hardlink("h", strings.Repeat("d/", 60)+strings.Repeat("../", 61)+"canary/secret").Format(tar.FormatGNU)}
 		},
 		err: ErrUnsafe, entry: "h"},
 	{name: "absolute symlink, write through it",
-		layer: func(out string) []fixture {
-			return []fixture{sym("l", out), reg("l/secret", "pwned"), reg("l/new", "pwned")}
+		layer: func(out string) []tartest.Entry {
+			return []tartest.Entry{tartest.Symlink("l", out), tartest.File("l/secret", "pwned"), tartest.File("l/new", "pwned")}
 		},
 		inside: "$OUT/new"},
 	{name: "relative symlink to the canary, write through it",
-		layer: func(string) []fixture {
-			return []fixture{sym("l", "../canary"), reg("l/new", "pwned"), dir("l/dir").perm(0o777), reg("l/secret", "pwned")}
+		layer: func(string) []tartest.Entry {
+			return []tartest.Entry{tartest.Symlink("l", "../canary"), tartest.File("l/new", "pwned"), tartest.Dir("l/dir").Mode(0o777), tartest.File("l/secret", "pwned")}
 		},
 		inside: "canary/secret"},
 	{name: "relative dotdot symlink, write through it",
-		layer: func(out string) []fixture {
-			return []fixture{sym("a/b/l", dotdots), reg("a/b/l"+out+"/new", "pwned"), reg("a/b/l"+out+"/secret", "pwned")}
+		layer: func(out string) []tartest.Entry {
+			return []tartest.Entry{tartest.Symlink("a/b/l", dotdots), tartest.File("a/b/l"+out+"/new", "pwned"), tartest.File("a/b/l"+out+"/secret", "pwned")}
 		},
 		inside: "$OUT/secret"},
 	{name: "symlink to /, write through it",
-		layer: func(out string) []fixture {
-			return []fixture{sym("r", "/"), reg("r"+filepath.Dir(out)+"/beside", "pwned")}
+		layer: func(out string) []tartest.Entry {
+			return []tartest.Entry{tartest.Symlink("r", "/"), tartest.File("r"+filepath.Dir(out)+"/beside", "pwned")}
 		},
 		inside: "$OUT/../beside"},
 	{name: "symlink loop",
-		layer: func(string) []fixture { return []fixture{sym("a", "b"), sym("b", "a"), reg("a/x", "pwned")} },
-		err:   ErrInvalid, entry: "a/x"},
+		layer: func(string) []tartest.Entry {
+			return []tartest.Entry{tartest.Symlink("a", "b"), tartest.Symlink("b", "a"), tartest.File("a/x", "pwned")}
+		},
+		err: ErrInvalid, entry: "a/x"},
 	{name: "symlink chain too long",
-		layer: func(out string) []fixture {
-			var fs []fixture
+		layer: func(out string) []tartest.Entry {
+			var fs []tartest.Entry
 			for i := 0; i < maxLinks+1; i++ {
-				fs = append(fs, sym(fmt.Sprintf("l%d", i), fmt.Sprintf("l%d", i+1)))
+				fs = append(fs, tartest.Symlink(fmt.Sprintf("l%d", i), fmt.Sprintf("l%d", i+1)))
 			}
-			return append(fs, sym(fmt.Sprintf("l%d", maxLinks+1), out), reg("l0/secret", "pwned"))
+			return append(fs, tartest.Symlink(fmt.Sprintf("l%d", maxLinks+1), out), tartest.File("l0/secret", "pwned"))
 		},
 		err: ErrInvalid, entry: "l0/secret"},
 	{name: "symlink replaced by a directory, then used",
-		layer: func(out string) []fixture { return []fixture{sym("l", out), dir("l"), reg("l/secret", "pwned")} },
-		err:   ErrInvalid, entry: "l"},
+		layer: func(out string) []tartest.Entry {
+			return []tartest.Entry{tartest.Symlink("l", out), tartest.Dir("l"), tartest.File("l/secret", "pwned")}
+		},
+		err: ErrInvalid, entry: "l"},
 	{name: "directory replaced by a symlink, then used",
-		layer: func(out string) []fixture { return []fixture{dir("d"), sym("d", out), reg("d/secret", "pwned")} },
-		err:   ErrInvalid, entry: "d"},
+		layer: func(out string) []tartest.Entry {
+			return []tartest.Entry{tartest.Dir("d"), tartest.Symlink("d", out), tartest.File("d/secret", "pwned")}
+		},
+		err: ErrInvalid, entry: "d"},
 	{name: "file written over a symlink to a canary file",
-		layer: func(out string) []fixture { return []fixture{sym("l", out+"/secret"), reg("l", "pwned")} },
-		err:   ErrInvalid, entry: "l"},
+		layer: func(out string) []tartest.Entry {
+			return []tartest.Entry{tartest.Symlink("l", out+"/secret"), tartest.File("l", "pwned")}
+		},
+		err: ErrInvalid, entry: "l"},
 	{name: "directory over a symlink to the canary",
-		layer: func(out string) []fixture { return []fixture{sym("l", out), dir("l/").perm(0o777)} },
-		err:   ErrInvalid, entry: "l/"},
+		layer: func(out string) []tartest.Entry {
+			return []tartest.Entry{tartest.Symlink("l", out), tartest.Dir("l/").Mode(0o777)}
+		},
+		err: ErrInvalid, entry: "l/"},
 	{name: "hardlink to /etc/passwd",
-		layer: func(string) []fixture { return []fixture{hard("h", "/etc/passwd")} },
+		layer: func(string) []tartest.Entry { return []tartest.Entry{tartest.Hardlink("h", "/etc/passwd")} },
 		err:   ErrInvalid, entry: "h"},
 	{name: "hardlink to the absolute canary",
-		layer: func(out string) []fixture { return []fixture{hard("h", out+"/secret")} },
+		layer: func(out string) []tartest.Entry { return []tartest.Entry{tartest.Hardlink("h", out+"/secret")} },
 		err:   ErrInvalid, entry: "h"},
 	{name: "hardlink to dotdot",
-		layer: func(string) []fixture { return []fixture{hard("h", "../canary/secret")} },
+		layer: func(string) []tartest.Entry { return []tartest.Entry{tartest.Hardlink("h", "../canary/secret")} },
 		err:   ErrUnsafe, entry: "h"},
 	{name: "hardlink through a symlinked parent",
-		layer: func(out string) []fixture { return []fixture{sym("l", out), hard("h", "l/secret")} },
-		err:   ErrInvalid, entry: "h"},
+		layer: func(out string) []tartest.Entry {
+			return []tartest.Entry{tartest.Symlink("l", out), tartest.Hardlink("h", "l/secret")}
+		},
+		err: ErrInvalid, entry: "h"},
 	{name: "hardlink to a symlink pointing out links the symlink",
-		layer:  func(out string) []fixture { return []fixture{sym("l", out+"/secret"), hard("h", "l")} },
+		layer: func(out string) []tartest.Entry {
+			return []tartest.Entry{tartest.Symlink("l", out+"/secret"), tartest.Hardlink("h", "l")}
+		},
 		inside: "h"},
 	{name: "hardlink to a directory",
-		layer: func(string) []fixture { return []fixture{dir("d"), hard("h", "d")} },
+		layer: func(string) []tartest.Entry { return []tartest.Entry{tartest.Dir("d"), tartest.Hardlink("h", "d")} },
 		err:   ErrInvalid, entry: "h"},
 	{name: "whiteout of dot",
-		layer: func(string) []fixture { return []fixture{reg(".wh..", "")} },
+		layer: func(string) []tartest.Entry { return []tartest.Entry{tartest.File(".wh..", "")} },
 		err:   ErrUnsafe, entry: ".wh.."},
 	{name: "whiteout of dotdot",
-		layer: func(string) []fixture { return []fixture{reg(".wh...", "")} },
+		layer: func(string) []tartest.Entry { return []tartest.Entry{tartest.File(".wh...", "")} },
 		err:   ErrUnsafe, entry: ".wh..."},
 	{name: "whiteout of dotdot in a directory",
-		layer: func(string) []fixture { return []fixture{reg("a/.wh...", "")} },
+		layer: func(string) []tartest.Entry { return []tartest.Entry{tartest.File("a/.wh...", "")} },
 		err:   ErrUnsafe, entry: "a/.wh..."},
 	{name: "whiteout of an empty name",
-		layer: func(string) []fixture { return []fixture{reg("a/.wh.", "")} },
+		layer: func(string) []tartest.Entry { return []tartest.Entry{tartest.File("a/.wh.", "")} },
 		err:   ErrUnsafe, entry: "a/.wh."},
 	{name: "whiteout above root",
-		layer: func(string) []fixture { return []fixture{reg("../.wh.canary", "")} },
+		layer: func(string) []tartest.Entry { return []tartest.Entry{tartest.File("../.wh.canary", "")} },
 		err:   ErrUnsafe, entry: "../.wh.canary"},
 	{name: "whiteout through a symlinked parent",
-		layer:  func(out string) []fixture { return []fixture{sym("l", out), reg("l/.wh.secret", "")} },
+		layer: func(out string) []tartest.Entry {
+			return []tartest.Entry{tartest.Symlink("l", out), tartest.File("l/.wh.secret", "")}
+		},
 		inside: "$OUT/secret"},
 	{name: "opaque whiteout through a symlinked parent",
-		layer:  func(out string) []fixture { return []fixture{sym("l", out), opq("l")} },
+		layer: func(out string) []tartest.Entry {
+			return []tartest.Entry{tartest.Symlink("l", out), tartest.Opaque("l")}
+		},
 		inside: "$OUT"},
 	{name: "entries through a symlinked parent pointing outside",
-		layer: func(out string) []fixture {
-			return []fixture{sym("etc", out), reg("etc/secret", "pwned"), dir("etc/dir").perm(0o777),
-				sym("etc/link", "/x"), fifo("etc/fifo"), hard("etc/hard", "etc/secret")}
+		layer: func(out string) []tartest.Entry {
+			return []tartest.Entry{tartest.Symlink("etc", out), tartest.File("etc/secret", "pwned"), tartest.Dir("etc/dir").Mode(0o777),
+				tartest.Symlink("etc/link", "/x"), tartest.Fifo("etc/fifo"), tartest.Hardlink("etc/hard", "etc/secret")}
 		},
 		inside: "$OUT/hard"},
 	{name: "root entry that is not a directory",
-		layer: func(string) []fixture { return []fixture{reg(".", "pwned")} },
+		layer: func(string) []tartest.Entry { return []tartest.Entry{tartest.File(".", "pwned")} },
 		err:   ErrUnsafe, entry: "."},
 	{name: "root entry as a symlink",
-		layer: func(out string) []fixture { return []fixture{sym("/", out)} },
+		layer: func(out string) []tartest.Entry { return []tartest.Entry{tartest.Symlink("/", out)} },
 		err:   ErrUnsafe, entry: "/"},
 	{name: "root entry as a directory changes root only",
-		layer:  func(string) []fixture { return []fixture{dir("/").perm(0o700).owner(7, 7)} },
+		layer:  func(string) []tartest.Entry { return []tartest.Entry{tartest.Dir("/").Mode(0o700).Owner(7, 7)} },
 		inside: "."},
 }
 
 func TestApplyHostile(t *testing.T) {
-	requireRoot(t)
+	testutil.RequiresRoot(t)
 	for _, tc := range hostiles {
 		t.Run(tc.name, func(t *testing.T) {
 			root, canary := sandbox(t)
 			before := snapshot(t, root)
-			_, err := apply(t, root, layer(t, tc.layer(canary)...))
+			_, err := apply(t, root, tartest.Tar(t, tc.layer(canary)...))
 			checkCanary(t, root, before)
 			switch {
 			case tc.err != nil:
@@ -181,9 +204,9 @@ func TestApplyHostile(t *testing.T) {
 
 // The message names the entry exactly as written in the tar.
 func TestApplyHostileMessage(t *testing.T) {
-	requireRoot(t)
+	testutil.RequiresRoot(t)
 	root, _ := sandbox(t)
-	_, err := apply(t, root, layer(t, reg("../etc/passwd", "x")))
+	_, err := apply(t, root, tartest.Tar(t, tartest.File("../etc/passwd", "x")))
 	const want = `layer entry "../etc/passwd": path escapes the layer: rootfs: unsafe entry`
 	if err == nil || err.Error() != want {
 		t.Fatalf("Apply error = %v, want %s", err, want)

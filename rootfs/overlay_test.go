@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cairn-runtime/cairn/internal/testutil"
 	"golang.org/x/sys/unix"
 )
 
@@ -21,9 +22,7 @@ import (
 // upper directory: the changes as the kernel wrote them.
 func overlayUpper(t *testing.T, prepare, change func(dir string)) string {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount overlayfs")
-	}
+	testutil.RequiresRoot(t) // to mount overlayfs
 	base := t.TempDir()
 	lower, upper, work, merged := filepath.Join(base, "lower"), filepath.Join(base, "upper"), filepath.Join(base, "work"), filepath.Join(base, "merged")
 	for _, d := range []string{lower, upper, work, merged} {

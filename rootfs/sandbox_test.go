@@ -15,13 +15,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func requireRoot(t testing.TB) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: Apply sets owners, makes devices and sets trusted.* xattrs")
-	}
-}
-
 // sandbox makes a temporary directory T holding root, the directory to
 // apply into, and beside it a canary tree that no layer may touch: a
 // directory, a secret file, a subdirectory, a symlink, and a file directly

@@ -21,6 +21,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cairn-runtime/cairn/internal/tartest"
+	"github.com/cairn-runtime/cairn/internal/testutil"
 	"golang.org/x/sys/unix"
 )
 
@@ -46,7 +48,7 @@ type chunk struct {
 }
 
 func fsDir(name string) fsNode {
-	return fsNode{name: name, perm: 0o755, mtime: testTime, create: func(t testing.TB, _ string, pfd int, base string) {
+	return fsNode{name: name, perm: 0o755, mtime: tartest.Time, create: func(t testing.TB, _ string, pfd int, base string) {
 		check(t, "mkdir "+name, unix.Mkdirat(pfd, base, 0o700))
 	}}
 }
@@ -57,7 +59,7 @@ func fsFile(name, body string) fsNode {
 
 // fsSparse is a file of size bytes, holes but for the chunks.
 func fsSparse(name string, size int64, chunks ...chunk) fsNode {
-	return fsNode{name: name, perm: 0o644, mtime: testTime, create: func(t testing.TB, _ string, pfd int, base string) {
+	return fsNode{name: name, perm: 0o644, mtime: tartest.Time, create: func(t testing.TB, _ string, pfd int, base string) {
 		fd, err := unix.Openat(pfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, 0o600)
 		check(t, "create "+name, err)
 		defer unix.Close(fd)
@@ -69,7 +71,7 @@ func fsSparse(name string, size int64, chunks ...chunk) fsNode {
 }
 
 func fsSym(name, target string) fsNode {
-	return fsNode{name: name, symlink: true, mtime: testTime, create: func(t testing.TB, _ string, pfd int, base string) {
+	return fsNode{name: name, symlink: true, mtime: tartest.Time, create: func(t testing.TB, _ string, pfd int, base string) {
 		check(t, "symlink "+name, unix.Symlinkat(target, pfd, base))
 	}}
 }
@@ -85,7 +87,7 @@ func fsHard(name, target string) fsNode {
 // fsDev is a device, fifo or socket node; typ is S_IFCHR, S_IFBLK,
 // S_IFIFO or S_IFSOCK.
 func fsDev(name string, typ uint32, major, minor uint32) fsNode {
-	return fsNode{name: name, perm: 0o600, mtime: testTime, create: func(t testing.TB, _ string, pfd int, base string) {
+	return fsNode{name: name, perm: 0o600, mtime: tartest.Time, create: func(t testing.TB, _ string, pfd int, base string) {
 		check(t, "mknod "+name, unix.Mknodat(pfd, base, typ|0o600, int(unix.Mkdev(major, minor))))
 	}}
 }
@@ -274,10 +276,7 @@ func writeTree(t testing.TB, root string, opts TarOptions) []byte {
 // times and every xattr kept. Pre-1970 times are not warned about.
 func gnuTar(t testing.TB, data []byte, dir string, args ...string) {
 	t.Helper()
-	out, err := exec.Command("tar", "--version").Output()
-	if err != nil || !strings.Contains(string(out), "GNU tar") {
-		t.Skipf("no GNU tar: %v %s", err, out)
-	}
+	testutil.RequiresGNUTar(t)
 	args = append([]string{"-x", "--xattrs", "--xattrs-include=*", "--warning=no-timestamp", "-f", "-", "-C", dir}, args...)
 	cmd := exec.Command("tar", args...)
 	cmd.Stdin = bytes.NewReader(data)
@@ -401,7 +400,7 @@ func richTree() []fsNode {
 }
 
 func TestWriteTree(t *testing.T) {
-	requireRoot(t)
+	testutil.RequiresRoot(t)
 	tmp := t.TempDir()
 	src := filepath.Join(tmp, "src")
 	check(t, "mkdir", os.Mkdir(src, 0o755))
@@ -553,7 +552,7 @@ func TestWriteTree(t *testing.T) {
 }
 
 func TestTarWriterWhiteouts(t *testing.T) {
-	requireRoot(t)
+	testutil.RequiresRoot(t)
 	src := t.TempDir()
 	build(t, src, fsDir("d"), fsFile("d/keep", "k"), fsDir("o").xattr("trusted.overlay.opaque", "y"))
 	var b bytes.Buffer
@@ -621,7 +620,7 @@ func TestTarWriterWhiteouts(t *testing.T) {
 }
 
 func TestTarWriterLayerNames(t *testing.T) {
-	requireRoot(t)
+	testutil.RequiresRoot(t)
 	src := t.TempDir()
 	build(t, src, fsDir("d"), fsFile("d/.wh.x", "x"), fsFile("d/.wh..wh..opq", "o"), fsFile("d/ok", "ok"))
 	ctx := context.Background()
@@ -650,7 +649,7 @@ func TestTarWriterLayerNames(t *testing.T) {
 
 // A 1 GiB file holding 14 bytes is a tar of a few KiB.
 func TestTarWriterSparseHuge(t *testing.T) {
-	requireRoot(t)
+	testutil.RequiresRoot(t)
 	src := t.TempDir()
 	const size, off, body = 1 << 30, 512 << 20, "fourteen bytes"
 	build(t, src, fsSparse("huge", size, chunk{off, body}))
@@ -715,7 +714,7 @@ func TestTarWriterSparseHuge(t *testing.T) {
 
 // A sparse file over 8 GiB: its size does not fit a ustar field.
 func TestTarWriterSparseOver8GiB(t *testing.T) {
-	requireRoot(t)
+	testutil.RequiresRoot(t)
 	src := t.TempDir()
 	const size = 20 << 30
 	build(t, src, fsSparse("big", size, chunk{0, "start"}, chunk{size - 3, "end"}).owner(largeID, 1))
@@ -744,7 +743,7 @@ func TestTarWriterSparseOver8GiB(t *testing.T) {
 }
 
 func TestTarWriterLongPath(t *testing.T) {
-	requireRoot(t)
+	testutil.RequiresRoot(t)
 	src := t.TempDir()
 	nodes := []fsNode{}
 	dir := ""
@@ -772,7 +771,7 @@ func TestTarWriterLongPath(t *testing.T) {
 
 // Paths deeper than the fd cache's window: a bounded number of fds.
 func TestWriteTreeDeep(t *testing.T) {
-	requireRoot(t)
+	testutil.RequiresRoot(t)
 	src := t.TempDir()
 	var nodes []fsNode
 	name := ""
@@ -806,7 +805,7 @@ func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 // A tree where a parent is a symlink: nothing is read through it.
 func TestTarWriterSymlinkParent(t *testing.T) {
-	requireRoot(t)
+	testutil.RequiresRoot(t)
 	src := t.TempDir()
 	build(t, src, fsSym("a", "/etc"), fsSym("b", "."), fsDir("d"), fsSym("d/up", ".."))
 	ctx := context.Background()
@@ -837,7 +836,7 @@ func TestTarWriterSymlinkParent(t *testing.T) {
 }
 
 func TestTarWriterContext(t *testing.T) {
-	requireRoot(t)
+	testutil.RequiresRoot(t)
 	src := t.TempDir()
 	build(t, src, fsFile("a", "a"), fsFile("big", noise(8<<20)), fsFile("c", "c"))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -873,7 +872,7 @@ func TestTarWriterContext(t *testing.T) {
 
 // Files that change while they are written: the stream stays valid.
 func TestTarWriterChanged(t *testing.T) {
-	requireRoot(t)
+	testutil.RequiresRoot(t)
 	body := noise(4 << 20)
 	for _, c := range []struct {
 		name   string
@@ -952,7 +951,7 @@ func TestTarWriterChanged(t *testing.T) {
 }
 
 func TestTarWriterErrors(t *testing.T) {
-	requireRoot(t)
+	testutil.RequiresRoot(t)
 	src := t.TempDir()
 	build(t, src, fsFile("a", "a"), fsFile("eq", "x"))
 	ctx := context.Background()
@@ -985,7 +984,7 @@ func TestTarWriterErrors(t *testing.T) {
 
 // BenchmarkWriteTree writes 5,000 files of 4 KiB in 100 directories.
 func BenchmarkWriteTree(b *testing.B) {
-	requireRoot(b)
+	testutil.RequiresRoot(b)
 	src := b.TempDir()
 	data := binaryLike(5000 * 4096)
 	var nodes []fsNode
@@ -1009,7 +1008,7 @@ func BenchmarkWriteTree(b *testing.B) {
 // FileInfoHeaderNoLookups: no user or group names, PAX, mtime truncated to
 // seconds, no atime or ctime; names relative, directories with "/").
 func TestWriteTreeDockerBytes(t *testing.T) {
-	requireRoot(t)
+	testutil.RequiresRoot(t)
 	src := t.TempDir()
 	build(t, src,
 		fsDir("etc").mode(0o750).owner(1, 2),

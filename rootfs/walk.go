@@ -3,10 +3,16 @@ package rootfs
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path"
 	"strings"
 
 	"golang.org/x/sys/unix"
 )
+
+// Names below a root directory, resolved one openat of one component at a
+// time from the root's fd, so that no lookup leaves the root: clean and the
+// walker for Apply, splitName and dirCache for the tar writer.
 
 const (
 	dirFlags = unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
@@ -228,3 +234,101 @@ func (w *walker) miss(dirfd int, name string, create bool, err error) (string, e
 
 // close releases every fd the walker holds, but not the root.
 func (w *walker) close() { w.truncate(0) }
+
+// clean appends the components of name, cleaned lexically within the root,
+// to dst. A leading "/" is dropped; a ".." above the root is an error.
+func clean(dst []string, name string) ([]string, error) {
+	for rest := name; rest != ""; {
+		c := rest
+		if i := strings.IndexByte(rest, '/'); i >= 0 {
+			c, rest = rest[:i], rest[i+1:]
+		} else {
+			rest = ""
+		}
+		switch c {
+		case "", ".":
+		case "..":
+			if len(dst) == 0 {
+				return dst, fmt.Errorf("path escapes the layer: %w", ErrUnsafe)
+			}
+			dst = dst[:len(dst)-1]
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return dst, nil
+}
+
+// splitName returns the components of a clean, relative, non-empty name.
+func splitName(name string) ([]string, error) {
+	if name == "" || name == "." || path.IsAbs(name) || path.Clean(name) != name ||
+		name == ".." || strings.HasPrefix(name, "../") {
+		return nil, fmt.Errorf("tar entry %q: not a clean relative name", name)
+	}
+	return strings.Split(name, "/"), nil
+}
+
+// dirCache opens directories below a root by their names, one openat of
+// one component at a time from the root's fd, never following a symlink.
+// Like walker, it keeps the fds of the last path it opened, so that the
+// entries of one directory cost no lookups, and drops most of them on a
+// deep path (see cacheWindow).
+type dirCache struct {
+	path string // of the root, as the caller named it
+	root int    // -1 until a root is opened
+	fdPath
+}
+
+// setRoot opens the root directory, unless it is open already.
+func (c *dirCache) setRoot(root string) error {
+	if c.root >= 0 && root == c.path {
+		return nil
+	}
+	c.close()
+	fd, err := unix.Open(root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: root, Err: err}
+	}
+	c.root, c.path = fd, root
+	return nil
+}
+
+// open returns an fd of the directory comps below the root. The fd belongs
+// to the cache and stays valid until the next call.
+func (c *dirCache) open(comps []string) (int, error) {
+	n := c.reuse(comps)
+	fd := c.root
+	if n > 0 {
+		fd = c.levels[n-1].fd
+	}
+	for i := n; i < len(comps); i++ {
+		next, err := unix.Openat(fd, comps[i], dirFlags, 0)
+		if err != nil {
+			return -1, fmt.Errorf("parent %q: %w", strings.Join(comps[:i+1], "/"), notDir(fd, comps[i], err))
+		}
+		c.push(level{name: comps[i], fd: next})
+		fd = next
+	}
+	return fd, nil
+}
+
+// notDir explains why name in dirfd could not be opened as a directory.
+func notDir(dirfd int, name string, err error) error {
+	if err != unix.ENOTDIR && err != unix.ELOOP {
+		return err
+	}
+	var st unix.Stat_t
+	if unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK {
+		return fmt.Errorf("symlink, not followed: %w", ErrUnsafe)
+	}
+	return err
+}
+
+// close releases every fd of the cache, the root's too.
+func (c *dirCache) close() {
+	c.truncate(0)
+	if c.root >= 0 {
+		unix.Close(c.root)
+	}
+	c.root, c.path = -1, ""
+}

@@ -1,7 +1,6 @@
 package snapshot
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	"fmt"
@@ -10,20 +9,19 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cairn-runtime/cairn/internal/tartest"
 	"github.com/cairn-runtime/cairn/internal/testutil"
 	"github.com/opencontainers/go-digest"
 )
 
+// layer is a layer of regular files, undated.
 func layer(t *testing.T, files map[string]string) []byte {
 	t.Helper()
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
+	var entries []tartest.Entry
 	for name, body := range files {
-		tw.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(body))})
-		tw.Write([]byte(body))
+		entries = append(entries, tartest.Context{}.File(name, body))
 	}
-	tw.Close()
-	return buf.Bytes()
+	return tartest.Tar(t, entries...)
 }
 
 func newStore(t *testing.T) *Store {

@@ -1,13 +1,3 @@
-// Package testutil holds what cairn's tests share: the rules for tests that
-// need root or a tool, and handles on the fixtures that hack/ provides — a
-// Docker engine on its own socket (hack/dockerd), a registry on
-// 127.0.0.1:5000 (hack/registry) and a busybox root filesystem
-// (hack/busybox-rootfs). It is imported by tests only.
-//
-// A test whose requirement is not met is skipped, with the reason, except
-// under CI (the environment variable CI is not empty), where it fails: CI must
-// never pass by skipping. .ci/run installs and starts everything these
-// helpers look for.
 package testutil
 
 import (
@@ -16,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -47,6 +38,16 @@ func RequiresTool(t testing.TB, name string) {
 	t.Helper()
 	if _, err := exec.LookPath(name); err != nil {
 		unmet(t, "requires %s on PATH (hack/install-deps installs it): %v", name, err)
+	}
+}
+
+// RequiresGNUTar stops the test unless the tar on PATH is GNU tar, the
+// reference for what other tars read: PAX sparse files, xattrs.
+func RequiresGNUTar(t testing.TB) {
+	t.Helper()
+	out, err := exec.Command("tar", "--version").Output()
+	if err != nil || !strings.Contains(string(out), "GNU tar") {
+		unmet(t, "requires GNU tar on PATH: tar --version: %v %s", err, out)
 	}
 }
 

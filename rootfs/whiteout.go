@@ -1,0 +1,105 @@
+package rootfs
+
+import (
+	"archive/tar"
+	"fmt"
+	"path"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Whiteouts: the OCI ones of a layer's tar stream, and the overlay ones of
+// a directory on disk. Apply turns the first into the second; the tar
+// writer writes the first, from an overlay upper directory too.
+
+const (
+	whiteoutPrefix = ".wh."         // .wh.NAME deletes NAME
+	whiteoutMeta   = ".wh..wh."     // Docker's markers, skipped, but for
+	whiteoutOpaque = ".wh..wh..opq" // which deletes its directory's contents
+
+	// overlayOpaque set to "y" marks an overlay directory whose contents
+	// hide those of the layers below. It is one of overlayfs's own xattrs,
+	// never copied from or to a tar entry (see xattrRules).
+	overlayOpaque = "trusted.overlay.opaque"
+)
+
+// whiteout turns an OCI whiteout into an overlay one.
+func (a *applier) whiteout(parent []string, base string) error {
+	if base == whiteoutOpaque {
+		fd, err := a.w.dir(parent, true)
+		if err != nil {
+			return err
+		}
+		if err := unix.Fsetxattr(fd, overlayOpaque, []byte("y"), 0); err != nil {
+			return fmt.Errorf("set %s: %w", overlayOpaque, err)
+		}
+		return nil
+	}
+	if strings.HasPrefix(base, whiteoutMeta) {
+		return nil
+	}
+	name := base[len(whiteoutPrefix):]
+	if name == "" || name == "." || name == ".." {
+		return fmt.Errorf("whiteout of %q: %w", name, ErrUnsafe)
+	}
+	pfd, err := a.w.dir(parent, true)
+	if err != nil {
+		return err
+	}
+	var st unix.Stat_t
+	err = unix.Mknodat(pfd, name, unix.S_IFCHR, 0)
+	if err != nil && err != unix.EEXIST {
+		return fmt.Errorf("mknod: %w", err)
+	}
+	if serr := unix.Fstatat(pfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); serr != nil {
+		return serr
+	}
+	if err == unix.EEXIST {
+		if a.w.isWhiteout(&st) {
+			return fmt.Errorf("duplicate entry: %w", ErrInvalid)
+		}
+		return nil // the real entry wins
+	}
+	a.w.whiteouts[idOf(&st)] = struct{}{}
+	return nil
+}
+
+// AddWhiteout writes the OCI whiteout of name, "dir/.wh.base", which
+// deletes name from the layers below. name is clean and relative, as for
+// Add. The entry is an empty regular file, mode 0, owned by 0:0, dated
+// 1970-01-01, so that layers are reproducible.
+func (t *TarWriter) AddWhiteout(name string) error {
+	comps, err := splitName(name)
+	if err != nil {
+		return err
+	}
+	base := comps[len(comps)-1]
+	if strings.HasPrefix(base, whiteoutPrefix) {
+		return t.fail(name, fmt.Errorf("whiteout of a whiteout name: %w", ErrUnrepresentable))
+	}
+	dir, _ := path.Split(name)
+	return t.marker(name, dir+whiteoutPrefix+base)
+}
+
+// AddOpaque writes the OCI opaque whiteout of the directory dir,
+// "dir/.wh..wh..opq", which hides the contents of dir in the layers below;
+// dir "." is the root. It follows the entry of dir itself, written by Add.
+// The entry is like that of AddWhiteout.
+func (t *TarWriter) AddOpaque(dir string) error {
+	if dir == "." {
+		return t.marker(dir, whiteoutOpaque)
+	}
+	if _, err := splitName(dir); err != nil {
+		return err
+	}
+	return t.marker(dir, dir+"/"+whiteoutOpaque)
+}
+
+// marker writes an empty whiteout entry.
+func (t *TarWriter) marker(name, entry string) error {
+	if t.err != nil {
+		return t.err
+	}
+	return t.fail(name, t.header(&tar.Header{Typeflag: tar.TypeReg, Name: entry, Format: tar.FormatPAX}))
+}
