@@ -83,11 +83,11 @@ func (s *Store) Derive(ctx context.Context, parent *Image, layer io.Reader, o De
 		c.History = slices.Clone(c.History)
 	}
 
-	l := newLoader(s, ctx)
-	defer l.cleanup()
+	b := newBatch(s, ctx)
+	defer b.cleanup()
 	if layer != nil {
-		ing, err := l.ingest(o.What, layer, true)
-		if werr := l.wait(); werr != nil {
+		ing, err := b.add(o.What, layer, true)
+		if werr := b.wait(); werr != nil {
 			return Image{}, werr
 		}
 		if err != nil {
@@ -121,10 +121,10 @@ func (s *Store) Derive(ctx context.Context, parent *Image, layer io.Reader, o De
 	if name != "" {
 		p.names = []string{name}
 	}
-	if err := l.verify(p); err != nil {
+	if err := b.verify(p); err != nil {
 		return Image{}, err
 	}
-	out, err := l.commit([]*plan{p})
+	out, err := b.commit([]*plan{p})
 	if err != nil {
 		return Image{}, err
 	}

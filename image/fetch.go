@@ -4,10 +4,8 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -69,8 +67,8 @@ func (s *Store) Fetch(ctx context.Context, r Remote) (Image, error) {
 	}
 	// As a load's: the config against the layers, then (commit) the
 	// snapshots a layer still lacks, the blobs and the names.
-	l := newLoader(s, ctx)
-	if err := l.verify(p); err != nil {
+	b := newBatch(s, ctx)
+	if err := b.verify(p); err != nil {
 		return Image{}, err
 	}
 	chains := ChainIDs(p.diffIDs)
@@ -111,109 +109,61 @@ func (s *Store) Fetch(ctx context.Context, r Remote) (Image, error) {
 	if err := g.Wait(); err != nil {
 		return Image{}, err
 	}
-	out, err := l.commit([]*plan{p})
+	out, err := b.commit([]*plan{p})
 	if err != nil {
 		return Image{}, err
 	}
 	return out[0], nil
 }
 
-// fetchLayer downloads one layer into a blob while it is unpacked into its
-// snapshot, checks both, and keeps both.
+// fetchLayer downloads one layer through an ingest, which stores it as it
+// comes and unpacks it from the same bytes; it checks that the registry sent
+// what the manifest says, and has the ingest check the layer's diff ID and
+// keep it, blob and snapshot, at once.
 func (s *Store) fetchLayer(ctx context.Context, open func(context.Context, ocispec.Descriptor) (io.ReadCloser, error), desc ocispec.Descriptor, diffID, chain, parent digest.Digest, event func(LayerEvent)) error {
 	rc, err := open(ctx, desc)
 	if err != nil {
 		return err
 	}
 	defer rc.Close()
-	w, err := s.newBlobWriter()
+	ing, err := s.startIngest(ctx, desc.Digest.String(), true, nil)
 	if err != nil {
 		return err
 	}
-	// The snapshot is unpacked from the blob file as it grows.
-	var key string
-	committed := false
-	defer func() {
-		if !committed {
-			w.Abort()
-			if key != "" {
-				s.unpacker.Discard(key)
-			}
-		}
-	}()
-	var unpackErr error
-	var gotDiffID digest.Digest
-	g := newGrowth()
-	done := make(chan struct{})
-	if s.unpacker != nil {
-		f, err := os.Open(w.f.Name())
-		if err != nil {
-			return err
-		}
-		go func() {
-			defer close(done)
-			defer f.Close()
-			key, _, gotDiffID, unpackErr = s.unpackLayer(ctx, &followReader{f: f, g: g})
-			gotDiffID = cmp.Or(gotDiffID, desc.Digest) // uncompressed: its digest, checked below
-		}()
-	} else {
-		close(done)
-	}
-	cw := &fetchWriter{w: growingWriter{w: w, g: g}, desc: desc, event: event}
-	_, err = copyCtx(ctx, cw, rc, make([]byte, copyBuffer))
-	if err == nil {
-		err = w.Close()
-	}
-	g.finish(err)
-	<-done
+	defer ing.drop() // what was not kept
+	err = ing.write(&fetchReader{r: rc, desc: desc, event: event}, make([]byte, copyBuffer))
+	_ = ing.wait() // the unpack caught up before "Download complete"; keepLayer reports its error
 	if err != nil {
 		return err
 	}
-	if got := w.Digest(); got != desc.Digest || cw.n != desc.Size {
-		return fmt.Errorf("%w: the registry sent %d bytes of digest %s, the manifest says %d bytes of %s", ErrInvalid, cw.n, got, desc.Size, desc.Digest)
+	if ing.digest != desc.Digest || ing.size != desc.Size {
+		return fmt.Errorf("%w: the registry sent %d bytes of digest %s, the manifest says %d bytes of %s", ErrInvalid, ing.size, ing.digest, desc.Size, desc.Digest)
 	}
-	event(LayerEvent{Digest: desc.Digest, Status: "Download complete", Current: cw.n, Total: cw.n})
-	if unpackErr != nil {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if !errors.Is(unpackErr, ErrInvalid) {
-			unpackErr = fmt.Errorf("%w: %w", ErrInvalid, unpackErr)
-		}
-		return unpackErr
-	}
-	if s.unpacker != nil && gotDiffID != diffID {
-		return fmt.Errorf("%w: the layer's content has diff ID %s, the config says %s", ErrInvalid, gotDiffID, diffID)
-	}
-	if _, err := w.Commit(); err != nil {
+	event(LayerEvent{Digest: desc.Digest, Status: "Download complete", Current: ing.size, Total: ing.size})
+	if err := ing.keepLayer(diffID, chain, parent); err != nil {
 		return err
-	}
-	committed = true
-	if s.unpacker != nil {
-		if err := s.unpacker.Commit(key, chain, parent, diffID); err != nil {
-			s.unpacker.Discard(key)
-			return err
-		}
 	}
 	event(LayerEvent{Digest: desc.Digest, Status: "Pull complete"})
 	return nil
 }
 
-// fetchWriter writes a layer's bytes as they come, refusing more than the
-// manifest says, and tells how far it is.
-type fetchWriter struct {
-	w     growingWriter
+// fetchReader reads a layer's bytes as the registry sends them, refusing more
+// than the manifest says, and tells how far it is.
+type fetchReader struct {
+	r     io.Reader
 	desc  ocispec.Descriptor
 	event func(LayerEvent)
 	n     int64
 }
 
-func (f *fetchWriter) Write(p []byte) (int, error) {
-	if f.n+int64(len(p)) > f.desc.Size {
+func (f *fetchReader) Read(p []byte) (int, error) {
+	k, err := f.r.Read(p)
+	if f.n+int64(k) > f.desc.Size {
 		return 0, fmt.Errorf("%w: the registry sent more than the %d bytes the manifest says", ErrInvalid, f.desc.Size)
 	}
-	k, err := f.w.Write(p)
 	f.n += int64(k)
-	f.event(LayerEvent{Digest: f.desc.Digest, Status: "Downloading", Current: f.n, Total: f.desc.Size})
+	if k > 0 {
+		f.event(LayerEvent{Digest: f.desc.Digest, Status: "Downloading", Current: f.n, Total: f.desc.Size})
+	}
 	return k, err
 }
