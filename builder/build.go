@@ -1,19 +1,3 @@
-// Package builder builds images from Dockerfiles, as Docker's classic builder
-// does: one step per instruction, each step an image over the last.
-//
-// Every step goes through the same paths a user has. RUN starts a container
-// of the image so far (runtime) and commits it (commit); COPY, ADD and
-// WORKDIR change the files of a scratch overlay over the image so far and
-// commit its upper directory the same way; the other instructions change
-// the config alone and add an empty_layer history entry (image.Derive with
-// no layer). A built image and a committed one are made the same way.
-//
-// Each step has a key: the image it stands on, the instruction as its
-// history says it (build arguments included) and, for COPY and ADD, the
-// contents of what it copies. The image a step made is kept in the store's
-// build cache under its key (image.Store.CacheGet), so that a later build —
-// in any process — that would make the same step reuses it, until a step
-// differs; from there on every step runs again.
 package builder
 
 import (
@@ -57,11 +41,14 @@ type Options struct {
 	Context    string   // the build context directory
 	Dockerfile string   // its path; empty: Context/Dockerfile
 	Tags       []string // names for the image built
-	Args       []string // --build-arg: KEY=VALUE, or KEY for the value in the environment
-	Target     string   // the stage to build; empty: the last
-	NoCache    bool
-	Pull       bool   // pull every FROM image, even one the store has (Builder.Pull)
-	Network    string // of RUN steps: "host" (the default) or "none"
+	// BuildArgs are the --build-arg values, KEY to VALUE, already resolved:
+	// the caller resolves a bare KEY from its environment, as Docker's CLI
+	// does; a KEY the caller could not resolve is left out (ParseBuildArgs).
+	BuildArgs map[string]string
+	Target    string // the stage to build; empty: the last
+	NoCache   bool
+	Pull      bool   // pull every FROM image, even one the store has (Builder.Pull)
+	Network   string // of RUN steps: "host" (the default) or "none"
 	// Out receives the progress, as the classic builder prints it, and
 	// the output of RUN steps.
 	Out io.Writer
@@ -77,9 +64,6 @@ type Builder struct {
 	// every FROM image, with Options.Pull), as Docker's builder does.
 	Pull func(ctx context.Context, ref string) error
 }
-
-// proxyArgs may be given without an ARG, and stay out of the history, as in Docker.
-var proxyArgs = []string{"HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"}
 
 // Build builds the image o describes and names it with o.Tags.
 func (b *Builder) Build(ctx context.Context, o Options) (image.Image, error) {
@@ -128,10 +112,7 @@ func (b *Builder) Build(ctx context.Context, o Options) (image.Image, error) {
 		}
 		last = i
 	}
-	given, err := parseArgs(o.Args)
-	if err != nil {
-		return image.Image{}, err
-	}
+	given := o.BuildArgs
 	ignore, err := readDockerignore(ctxDir)
 	if err != nil {
 		return image.Image{}, err
@@ -320,23 +301,4 @@ func original(cmd instructions.Command) string {
 		return s.String()
 	}
 	return strings.ToUpper(cmd.Name())
-}
-
-// parseArgs reads --build-arg values; a bare KEY takes the environment's value.
-func parseArgs(args []string) (map[string]string, error) {
-	out := map[string]string{}
-	for _, a := range args {
-		k, v, ok := strings.Cut(a, "=")
-		if k == "" {
-			return nil, fmt.Errorf("%w: invalid --build-arg %q", ErrDockerfile, a)
-		}
-		if !ok {
-			var set bool
-			if v, set = os.LookupEnv(k); !set {
-				continue
-			}
-		}
-		out[k] = v
-	}
-	return out, nil
 }

@@ -3,16 +3,11 @@ package builder
 import (
 	"bufio"
 	"bytes"
-	"compress/bzip2"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
-	"net/http"
-	"net/url"
 	"os"
 	"path"
 	"path/filepath"
@@ -22,100 +17,37 @@ import (
 	"time"
 
 	"github.com/cairn-runtime/cairn/image"
-	"github.com/cairn-runtime/cairn/rootfs"
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
-	"github.com/moby/buildkit/frontend/dockerfile/shell"
-	"github.com/moby/patternmatcher"
-	"github.com/moby/patternmatcher/ignorefile"
 	"github.com/moby/sys/user"
 	"golang.org/x/sys/unix"
 )
 
-// ignorer is a context's .dockerignore.
-type ignorer struct {
-	pm *patternmatcher.PatternMatcher
-}
-
-func readDockerignore(ctxDir string) (*ignorer, error) {
-	f, err := os.Open(filepath.Join(ctxDir, ".dockerignore"))
-	if errors.Is(err, os.ErrNotExist) {
-		return &ignorer{}, nil
-	} else if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	patterns, err := ignorefile.ReadAll(f)
-	if err != nil {
-		return nil, fmt.Errorf("%w: .dockerignore: %w", ErrContext, err)
-	}
-	pm, err := patternmatcher.New(patterns)
-	if err != nil {
-		return nil, fmt.Errorf("%w: .dockerignore: %w", ErrContext, err)
-	}
-	return &ignorer{pm: pm}, nil
-}
-
-// below reports whether the entry rel of a source (relative to the source,
-// "." for itself) is excluded, and whether nothing below it can come back.
-func (s source) below(rel string) (ignored, skipDir bool) {
-	if s.ignore == nil || rel == "." {
-		return false, false
-	}
-	return s.ignore.ignored(path.Join(s.rel, rel))
-}
-
-// ignored reports whether rel, a slash path relative to the context, is
-// excluded; skipDir, whether nothing below it can be included again.
-func (ig *ignorer) ignored(rel string) (ignored, skipDir bool) {
-	if ig == nil || ig.pm == nil || rel == "." || rel == "" {
-		return false, false
-	}
-	m, err := ig.pm.MatchesOrParentMatches(rel)
-	if err != nil || !m {
-		return false, false
-	}
-	return true, !ig.pm.Exclusions()
-}
-
+// copyFlags are the flags of a COPY or ADD, and which of the two it is.
 type copyFlags struct {
 	chown, chmod, from, verb string
 	add                      bool // ADD: URLs are fetched, local archives unpacked
 }
 
-// source is one thing a COPY or ADD copies.
-type source struct {
-	path     string   // on the host: in the context, a stage's view, or a download
-	unpacked bool     // a directory an ADD archive was unpacked into: its own mode and times are not copied
-	rel      string   // relative to its root, for .dockerignore
-	ignore   *ignorer // the context's .dockerignore; nil for other roots
-	name     string   // the base name it lands under in a directory
-	data     *string
-	url      bool
-	mtime    time.Time
-	archive  bool // ADD of a local archive: unpacked
+// copyCommand is what a COPY or ADD copies, and its flags; ok is false for
+// another instruction.
+func copyCommand(cmd instructions.Command) (sd instructions.SourcesAndDest, f copyFlags, ok bool) {
+	switch c := cmd.(type) {
+	case *instructions.CopyCommand:
+		return c.SourcesAndDest, copyFlags{chown: c.Chown, chmod: c.Chmod, from: c.From, verb: "COPY"}, true
+	case *instructions.AddCommand:
+		return c.SourcesAndDest, copyFlags{chown: c.Chown, chmod: c.Chmod, verb: "ADD", add: true}, true
+	}
+	return instructions.SourcesAndDest{}, copyFlags{}, false
 }
 
 // copy runs COPY or ADD: its sources are resolved (and, for the cache,
 // hashed: their content, not their times) before anything is made.
 func (s *stageState) copy(ctx context.Context, sd instructions.SourcesAndDest, f copyFlags) error {
-	if err := sd.Expand(s.expand); err != nil {
-		return fmt.Errorf("%w: %w", ErrDockerfile, err)
-	}
-	var err error
-	if f.chown, err = s.expand(f.chown); err != nil {
+	dest, mode, err := s.copyArgs(&sd, &f)
+	if err != nil {
 		return err
 	}
-	var mode *os.FileMode
-	if f.chmod != "" {
-		m, err := strconv.ParseUint(f.chmod, 8, 32)
-		if err != nil || m > 0o7777 {
-			return fmt.Errorf("%w: invalid --chmod %q: an octal mode", ErrDockerfile, f.chmod)
-		}
-		fm := os.FileMode(m)
-		mode = &fm
-	}
-	dest := joinDest(s.cfg.Config.WorkingDir, sd.DestPath)
 	run := func(root string, ignore *ignorer, fromID string) error {
 		srcs, cleanup, err := s.sources(ctx, root, ignore, sd, f)
 		defer cleanup()
@@ -125,20 +57,10 @@ func (s *stageState) copy(ctx context.Context, sd instructions.SourcesAndDest, f
 		if len(srcs) > 1 && !strings.HasSuffix(dest, "/") {
 			return fmt.Errorf("%w: When using %s with more than one source file, the destination must be a directory and end with a /", ErrDockerfile, f.verb)
 		}
-		kind, hash, err := hashSources(srcs, fromID)
+		createdBy, key, err := s.copyKey(srcs, fromID, dest, f)
 		if err != nil {
 			return err
 		}
-		// Docker's classic builder writes the flags right against the hash.
-		flags := ""
-		if f.chown != "" {
-			flags += "--chown=" + f.chown
-		}
-		if f.chmod != "" {
-			flags += "--chmod=" + f.chmod
-		}
-		createdBy := fmt.Sprintf("%s #(nop) %s %s%s:%s in %s ", strings.Join(s.shell(), " "), f.verb, flags, kind, hash, dest)
-		key := s.key(f.verb, createdBy, f.chown, f.chmod, configKey(&s.cfg))
 		if s.cached(key) {
 			return nil
 		}
@@ -181,224 +103,33 @@ func (s *stageState) copy(ctx context.Context, sd instructions.SourcesAndDest, f
 	})
 }
 
-// sources resolves the sources of a COPY or ADD inside root: wildcards
-// expanded, symlinks followed as if root were "/" (nothing outside it is
-// ever read), what .dockerignore excludes missing, URLs downloaded.
-func (s *stageState) sources(ctx context.Context, root string, ignore *ignorer, sd instructions.SourcesAndDest, f copyFlags) ([]source, func(), error) {
-	var out []source
-	var temps []string
-	cleanup := func() {
-		for _, t := range temps {
-			os.RemoveAll(t)
-		}
+// copyArgs expands the variables of a COPY or ADD (in its sources, its
+// destination and --chown) and reads --chmod. The destination comes back
+// resolved against the working directory.
+func (s *stageState) copyArgs(sd *instructions.SourcesAndDest, f *copyFlags) (dest string, mode *os.FileMode, err error) {
+	if err := sd.Expand(s.expand); err != nil {
+		return "", nil, fmt.Errorf("%w: %w", ErrDockerfile, err)
 	}
-	for _, c := range sd.SourceContents {
-		data := c.Data
-		if c.Expand { // <<EOF, not <<"EOF": variables expand, quotes stay, as in BuildKit
-			lex := shell.NewLex('\\')
-			lex.SkipProcessQuotes = true
-			var err error
-			if data, _, err = lex.ProcessWord(data, shell.EnvsFromSlice(s.expandEnv())); err != nil {
-				return nil, cleanup, fmt.Errorf("%w: %w", ErrDockerfile, err)
-			}
-		}
-		out = append(out, source{name: c.Path, data: &data})
+	if f.chown, err = s.expand(f.chown); err != nil {
+		return "", nil, err
 	}
-	for _, src := range sd.SourcePaths {
-		if f.add && isURL(src) {
-			dl, err := s.download(ctx, src)
-			if err != nil {
-				return nil, cleanup, err
-			}
-			temps = append(temps, filepath.Dir(dl.path))
-			out = append(out, dl)
-			continue
+	if f.chmod != "" {
+		m, err := strconv.ParseUint(f.chmod, 8, 32)
+		if err != nil || m > 0o7777 {
+			return "", nil, fmt.Errorf("%w: invalid --chmod %q: an octal mode", ErrDockerfile, f.chmod)
 		}
-		if isURL(src) {
-			return nil, cleanup, fmt.Errorf("%w: source can't be a URL for %s", ErrDockerfile, f.verb)
-		}
-		clean := filepath.Clean(src)
-		if clean == ".." || strings.HasPrefix(clean, "../") {
-			return nil, cleanup, fmt.Errorf("%w: forbidden path outside the build context: %s", ErrContext, src)
-		}
-		clean = strings.TrimPrefix(clean, "/")
-		var names []string
-		if strings.ContainsAny(clean, "*?[") {
-			matches, err := filepath.Glob(filepath.Join(root, clean))
-			if err != nil {
-				return nil, cleanup, fmt.Errorf("%w: %s: %w", ErrDockerfile, src, err)
-			}
-			for _, m := range matches {
-				rel, err := filepath.Rel(root, m)
-				if err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
-					if ig, _ := ignore.ignored(rel); !ig {
-						names = append(names, rel)
-					}
-				}
-			}
-			if len(names) == 0 {
-				return nil, cleanup, fmt.Errorf("%w: %s failed: no source files were specified", ErrContext, f.verb)
-			}
-		} else {
-			names = []string{clean}
-		}
-		for _, rel := range names {
-			if ig, _ := ignore.ignored(rel); ig {
-				return nil, cleanup, fmt.Errorf("%w: %s failed: file not found in build context or excluded by .dockerignore: %s", ErrContext, f.verb, src)
-			}
-			p, err := securejoin.SecureJoin(root, rel)
-			if err != nil {
-				return nil, cleanup, err
-			}
-			st, err := os.Lstat(p)
-			if err != nil {
-				return nil, cleanup, fmt.Errorf("%w: %s failed: file not found in build context or excluded by .dockerignore: stat %s: file does not exist", ErrContext, f.verb, src)
-			}
-			r, _ := filepath.Rel(root, p)
-			sr := source{path: p, rel: filepath.ToSlash(r), ignore: ignore, name: path.Base(filepath.ToSlash(rel))}
-			if f.add && st.Mode().IsRegular() {
-				sr.archive = isArchive(p)
-			}
-			out = append(out, sr)
-		}
+		fm := os.FileMode(m)
+		mode = &fm
 	}
-	return out, cleanup, nil
+	return joinDest(s.cfg.Config.WorkingDir, sd.DestPath), mode, nil
 }
 
-func isURL(s string) bool { return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://") }
-
-// download fetches an ADD URL into a temporary file: mode 0600 as Docker
-// gives it, dated by the server's Last-Modified.
-func (s *stageState) download(ctx context.Context, raw string) (source, error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return source{}, fmt.Errorf("%w: %s: %w", ErrDockerfile, raw, err)
+// joinDest resolves a COPY or ADD destination against the working directory.
+func joinDest(workdir, dest string) string {
+	if path.IsAbs(dest) {
+		return dest
 	}
-	name := path.Base(u.Path)
-	if name == "/" || name == "." || name == "" {
-		name = ""
-	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, raw, nil)
-	if err != nil {
-		return source{}, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return source{}, fmt.Errorf("%s: %w", raw, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return source{}, fmt.Errorf("%w: failed to GET %s with status %s", ErrContext, raw, resp.Status)
-	}
-	dir, err := os.MkdirTemp(s.bs.b.Tmp, "download-")
-	if err != nil {
-		return source{}, err
-	}
-	p := filepath.Join(dir, "file")
-	out, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err == nil {
-		_, err = io.Copy(out, resp.Body)
-		if cerr := out.Close(); err == nil {
-			err = cerr
-		}
-	}
-	if err != nil {
-		os.RemoveAll(dir)
-		return source{}, fmt.Errorf("%s: %w", raw, err)
-	}
-	sr := source{path: p, name: name, url: true}
-	if lm, err := http.ParseTime(resp.Header.Get("Last-Modified")); err == nil {
-		sr.mtime = lm
-	}
-	return sr, nil
-}
-
-// isArchive reports whether a file is a tar archive, plain or compressed.
-func isArchive(p string) bool {
-	f, err := os.Open(p)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	head := make([]byte, 512)
-	n, _ := io.ReadFull(f, head)
-	head = head[:n]
-	switch {
-	case rootfs.DetectCompression(head) != rootfs.Uncompressed, bytes.HasPrefix(head, []byte("BZh")):
-		return true
-	case bytes.HasPrefix(head, []byte{0xfd, '7', 'z', 'X', 'Z', 0}):
-		return true
-	}
-	return n >= 262 && bytes.Equal(head[257:262], []byte("ustar"))
-}
-
-// hashSources is what the history shows of the sources ("file:", "dir:" or
-// "multi:" and a hash) and what the cache keys on: their names, modes,
-// targets and contents, never their times. Sources from another image are
-// that image, and their paths.
-func hashSources(srcs []source, fromID string) (kind, hash string, err error) {
-	h := sha256.New()
-	fmt.Fprintf(h, "from %s\x00", fromID)
-	kind = "multi"
-	for _, s := range srcs {
-		fmt.Fprintf(h, "source %s\x00", s.name)
-		if s.data != nil {
-			fmt.Fprintf(h, "data %d:%s\x00", len(*s.data), *s.data)
-			continue
-		}
-		if fromID != "" {
-			fmt.Fprintf(h, "path %s\x00", s.rel)
-			continue
-		}
-		if err := filepath.WalkDir(s.path, func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			rel, _ := filepath.Rel(s.path, p)
-			if ig, skip := s.below(filepath.ToSlash(rel)); ig {
-				if skip && d.IsDir() {
-					return filepath.SkipDir
-				}
-				if !d.IsDir() {
-					return nil
-				}
-			}
-			info, err := d.Info()
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(h, "%s %o\x00", filepath.ToSlash(rel), info.Mode())
-			switch {
-			case info.Mode().IsRegular():
-				f, err := os.Open(p)
-				if err != nil {
-					return err
-				}
-				defer f.Close()
-				if _, err := io.Copy(h, f); err != nil {
-					return err
-				}
-			case info.Mode()&fs.ModeSymlink != 0:
-				t, _ := os.Readlink(p)
-				fmt.Fprintf(h, "-> %s", t)
-			}
-			h.Write([]byte{0})
-			return nil
-		}); err != nil {
-			return "", "", err
-		}
-	}
-	if len(srcs) == 1 {
-		kind = "file"
-		if srcs[0].data == nil {
-			if st, err := os.Stat(srcs[0].path); err == nil && st.IsDir() {
-				kind = "dir"
-			}
-		}
-	}
-	return kind, hex.EncodeToString(h.Sum(nil)), nil
+	return path.Join("/", workdir, dest) + map[bool]string{true: "/"}[strings.HasSuffix(dest, "/") || dest == "."]
 }
 
 // ids is an owner to give copied files.
@@ -730,38 +461,4 @@ func mkdirAll(root, dir string, owner *ids, exact bool) error {
 		}
 	}
 	return nil
-}
-
-// unpackInto unpacks a local archive (tar, plain or gzip, zstd, bzip2) into
-// dest inside root, as ADD does: into a fresh directory first, by the layer
-// applier (nothing lands outside it), then copied over, owners kept.
-func unpackInto(ctx context.Context, root, dest, archive, tmp string, owner *ids, keepOwner bool) error {
-	f, err := os.Open(archive)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	var r io.Reader = f
-	br := bufio.NewReader(f)
-	if head, _ := br.Peek(6); bytes.HasPrefix(head, []byte("BZh")) {
-		r = bzip2.NewReader(br)
-	} else if bytes.HasPrefix(head, []byte{0xfd, '7', 'z', 'X', 'Z', 0}) {
-		return fmt.Errorf("%w: ADD of an xz archive: cairn unpacks tar, gzip, zstd and bzip2", ErrDockerfile)
-	} else {
-		r = br
-	}
-	dec, _, err := rootfs.Decompress(r)
-	if err != nil {
-		return err
-	}
-	defer dec.Close()
-	dir, err := os.MkdirTemp(tmp, "add-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	if _, err := rootfs.Apply(ctx, dir, dec); err != nil {
-		return fmt.Errorf("%s: %w", filepath.Base(archive), err)
-	}
-	return copyTree(ctx, root, source{path: dir, unpacked: true}, strings.TrimSuffix(dest, "/"), owner, nil, keepOwner)
 }

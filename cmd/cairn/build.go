@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 
 	"github.com/cairn-runtime/cairn/builder"
@@ -54,9 +55,13 @@ func runBuild(cliContext *cli.Context) error {
 	if cliContext.Bool("quiet") {
 		out = io.Discard
 	}
+	buildArgs, err := builder.ParseBuildArgs(cliContext.StringSlice("build-arg"), os.LookupEnv)
+	if err != nil {
+		return err
+	}
 	o := builder.Options{
 		Context: cliContext.Args().First(), Tags: cliContext.StringSlice("tag"),
-		Args: cliContext.StringSlice("build-arg"), Target: cliContext.String("target"),
+		BuildArgs: buildArgs, Target: cliContext.String("target"),
 		NoCache: cliContext.Bool("no-cache"), Pull: cliContext.Bool("pull"), Network: cliContext.String("network"), Out: out,
 	}
 	if f := cliContext.String("file"); f != "" {
