@@ -155,8 +155,20 @@ func TestKilledAtAnyMoment(t *testing.T) {
 		bg.cmd.Process.Kill()
 		bg.wait(t, 30*time.Second)
 	}
+	// A `run -d` killed after it spawned the monitor is not the end of the
+	// start: the monitor goes on, as dockerd would. Every container said to
+	// be created must have no monitor left that is about to start it.
+	var out string
+	waitFor(t, 30*time.Second, "the monitors of created containers to start them or give up", func() bool {
+		out = s.ok("ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.State}}")
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+			if f := strings.Fields(line); len(f) == 2 && f[1] == "created" && len(processesOf(monitorName, f[0])) > 0 {
+				return false
+			}
+		}
+		return true
+	})
 	// Every container is in a state that its processes agree with.
-	out := s.ok("ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.State}}")
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 		if line == "" {
 			continue

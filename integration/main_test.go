@@ -63,7 +63,9 @@ func leftovers() []string {
 	b, _ := os.ReadFile("/proc/self/mounts")
 	for _, line := range strings.Split(string(b), "\n") {
 		f := strings.Fields(line)
-		if len(f) > 2 && (f[2] == "overlay" || strings.Contains(f[1], "/cairn/containers/")) {
+		// The test Docker engine's own mounts (hack/dockerd) are not ours.
+		if len(f) > 2 && (f[2] == "overlay" || strings.Contains(f[1], "/cairn/containers/")) &&
+			!strings.HasPrefix(f[1], "/var/lib/cairn-test/") && !strings.HasPrefix(f[1], "/run/cairn-test/") {
 			out = append(out, "mount "+f[1])
 		}
 	}

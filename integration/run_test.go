@@ -27,6 +27,20 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 	}
 }
 
+// inCgroupOf returns the pids of the processes of container id (in its
+// cgroups) whose command line is cmdline.
+func inCgroupOf(id, cmdline string) []int {
+	var pids []int
+	for _, pid := range processesOf(cmdline) {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+		c, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if err == nil && strings.Contains(string(b), "/cairn/"+id) && strings.ReplaceAll(strings.TrimRight(string(c), "\x00"), "\x00", " ") == cmdline {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
 // background is a cairn command running while the test goes on.
 type background struct {
 	cmd            *exec.Cmd
@@ -298,7 +312,7 @@ func TestRunForwardsSignals(t *testing.T) {
 func TestRunTerminal(t *testing.T) {
 	s := newStore(t)
 	s.busybox()
-	cmd := exec.Command("script", "-qec", fmt.Sprintf("stty rows 33 cols 101; %s --root %s run --rm -it busybox sh", cairnBin, s.root), "/dev/null")
+	cmd := exec.Command("script", "-qec", fmt.Sprintf("stty rows 33 cols 101; %s --root %s run --rm -it --name term busybox sh", cairnBin, s.root), "/dev/null")
 	var out bytes.Buffer
 	cmd.Stdout = &out
 	stdin, _ := cmd.StdinPipe()
@@ -317,7 +331,12 @@ func TestRunTerminal(t *testing.T) {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	time.Sleep(200 * time.Millisecond)
+	// Ctrl-C once sleep runs in the container (its cgroup holds it), not
+	// while the shell is still reading the line.
+	waitFor(t, 20*time.Second, "sleep to run in the container", func() bool {
+		id := strings.TrimSpace(s.ok("inspect", "--format", "{{.Id}}", "term"))
+		return len(inCgroupOf(id, "sleep 30")) > 0
+	})
 	stdin.Write([]byte{3}) // Ctrl-C: the terminal's line discipline sends SIGINT to sleep
 	fmt.Fprintln(stdin, `echo "after sleep $?"; exit 9`)
 	select {
