@@ -28,6 +28,8 @@ func (s *store) traces() []string {
 	entries, _ := os.ReadDir(filepath.Join(s.root, "containers"))
 	for _, e := range entries {
 		dirs, _ := filepath.Glob("/sys/fs/cgroup/*/cairn/" + e.Name())
+		v2, _ := filepath.Glob("/sys/fs/cgroup/cairn/" + e.Name()) // cgroup v2
+		dirs = append(dirs, v2...)
 		for _, d := range dirs {
 			out = append(out, "cgroup "+d)
 		}

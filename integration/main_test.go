@@ -70,6 +70,8 @@ func leftovers() []string {
 		}
 	}
 	dirs, _ := filepath.Glob("/sys/fs/cgroup/*/cairn/*")
+	v2, _ := filepath.Glob("/sys/fs/cgroup/cairn/*") // cgroup v2
+	dirs = append(dirs, v2...)
 	for _, d := range dirs {
 		if st, err := os.Stat(d); err == nil && st.IsDir() {
 			out = append(out, "cgroup "+d)
@@ -113,7 +115,7 @@ func newStore(t testing.TB) *store {
 }
 
 // cleanup removes the containers a test left (a failed one, most often), and
-// the store's runtime state directory (see runDir in cmd/cairn).
+// the store's runtime state directory (see engine.RunDir).
 func (s *store) cleanup() {
 	if _, err := os.Stat(s.root); err != nil {
 		return

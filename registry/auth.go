@@ -2,127 +2,37 @@ package registry
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 
-	"github.com/cairn-runtime/cairn/internal/atomicfile"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 )
 
-// Credentials are kept as Docker keeps them, in ~/.docker/config.json (or
-// $DOCKER_CONFIG/config.json), under "auths": what `docker login` writes,
-// cairn reads, and the other way round.
+// Anonymous is the keychain of a client that has no credentials.
+var Anonymous authn.Keychain = anonymous{}
 
-// dockerHubKey is the key Docker's config uses for Docker Hub.
-const dockerHubKey = "https://index.docker.io/v1/"
+type anonymous struct{}
 
-func dockerConfigPath() string {
-	if d := os.Getenv("DOCKER_CONFIG"); d != "" {
-		return filepath.Join(d, "config.json")
-	}
-	home, _ := os.UserHomeDir()
-	return filepath.Join(home, ".docker", "config.json")
-}
+func (anonymous) Resolve(authn.Resource) (authn.Authenticator, error) { return authn.Anonymous, nil }
 
-// authKey is the key of a registry in the config's "auths".
-func authKey(host string) string {
-	switch host {
-	case name.DefaultRegistry, "docker.io", "registry-1.docker.io", "":
-		return dockerHubKey
-	}
-	return host
-}
-
-// readDockerConfig reads the config as a generic document, so that a
-// rewrite keeps what cairn does not know.
-func readDockerConfig() (map[string]json.RawMessage, error) {
-	b, err := os.ReadFile(dockerConfigPath())
-	if errors.Is(err, os.ErrNotExist) {
-		return map[string]json.RawMessage{}, nil
-	} else if err != nil {
-		return nil, err
-	}
-	doc := map[string]json.RawMessage{}
-	if err := json.Unmarshal(b, &doc); err != nil {
-		return nil, fmt.Errorf("%s: %w", dockerConfigPath(), err)
-	}
-	return doc, nil
-}
-
-type authEntry struct {
-	Auth          string `json:"auth,omitempty"`
-	IdentityToken string `json:"identitytoken,omitempty"`
-}
-
-func auths(doc map[string]json.RawMessage) (map[string]authEntry, error) {
-	out := map[string]authEntry{}
-	if raw, ok := doc["auths"]; ok {
-		if err := json.Unmarshal(raw, &out); err != nil {
-			return nil, fmt.Errorf("%s: auths: %w", dockerConfigPath(), err)
-		}
-	}
-	return out, nil
-}
-
-func writeAuths(doc map[string]json.RawMessage, a map[string]authEntry) error {
-	raw, err := json.Marshal(a)
-	if err != nil {
-		return err
-	}
-	doc["auths"] = raw
-	b, err := json.MarshalIndent(doc, "", "\t")
-	if err != nil {
-		return err
-	}
-	p := dockerConfigPath()
-	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
-		return err
-	}
-	return atomicfile.WriteFile(p, append(b, '\n'), 0o600)
-}
-
-// keychain finds a registry's credentials in Docker's config, falling back
-// on go-containerregistry's own reading of it (credential helpers).
-type keychain struct{}
-
-func (keychain) Resolve(r authn.Resource) (authn.Authenticator, error) {
-	doc, err := readDockerConfig()
-	if err != nil {
-		return nil, err
-	}
-	a, err := auths(doc)
-	if err != nil {
-		return nil, err
-	}
-	if e, ok := a[authKey(r.RegistryStr())]; ok {
-		if e.IdentityToken != "" {
-			return authn.FromConfig(authn.AuthConfig{IdentityToken: e.IdentityToken}), nil
-		}
-		dec, err := base64.StdEncoding.DecodeString(e.Auth)
-		if err != nil {
-			return nil, fmt.Errorf("%s: credentials of %s: %w", dockerConfigPath(), r.RegistryStr(), err)
-		}
-		user, pass, _ := strings.Cut(string(dec), ":")
-		return &authn.Basic{Username: user, Password: pass}, nil
-	}
-	return authn.DefaultKeychain.Resolve(r)
-}
-
-// Login checks user and password against the registry server, as `docker
-// login` does, and keeps them in Docker's config.
-func (c *Client) Login(ctx context.Context, server, user, password string) error {
+// LoginHost is the registry a `login` SERVER argument names: Docker Hub
+// for none, "docker.io" or index.docker.io, else the host without scheme.
+func LoginHost(server string) string {
 	host := strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(server, "https://"), "http://"), "/")
 	if host == "" || host == "docker.io" || strings.HasPrefix(host, "index.docker.io") {
 		host = name.DefaultRegistry
 	}
+	return host
+}
+
+// Login checks user and password against the registry server, as `docker
+// login` does. Keeping them is the caller's: the registry only checks.
+func (c *Client) Login(ctx context.Context, server, user, password string) error {
+	host := LoginHost(server)
 	reg, err := c.registry(host)
 	if err != nil {
 		return err
@@ -151,16 +61,7 @@ func (c *Client) Login(ctx context.Context, server, user, password string) error
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("login to %s: GET /v2/: %s", host, resp.Status)
 	}
-	doc, err := readDockerConfig()
-	if err != nil {
-		return err
-	}
-	a, err := auths(doc)
-	if err != nil {
-		return err
-	}
-	a[authKey(host)] = authEntry{Auth: base64.StdEncoding.EncodeToString([]byte(user + ":" + password))}
-	return writeAuths(doc, a)
+	return nil
 }
 
 func loginError(host string, err error) error {
@@ -170,25 +71,3 @@ func loginError(host string, err error) error {
 	}
 	return fmt.Errorf("login to %s: %w", host, err)
 }
-
-// Logout forgets the credentials of server; it reports whether there were any.
-func (c *Client) Logout(server string) (bool, error) {
-	host := strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(server, "https://"), "http://"), "/")
-	doc, err := readDockerConfig()
-	if err != nil {
-		return false, err
-	}
-	a, err := auths(doc)
-	if err != nil {
-		return false, err
-	}
-	k := authKey(host)
-	if _, ok := a[k]; !ok {
-		return false, nil
-	}
-	delete(a, k)
-	return true, writeAuths(doc, a)
-}
-
-// DockerConfigPath is where credentials are kept.
-func DockerConfigPath() string { return dockerConfigPath() }

@@ -103,7 +103,7 @@ func (c *Client) pullFrom(ctx context.Context, ref name.Reference, n reference.N
 	// digest asked for, when a digest is asked for.
 	desc, err := remote.Get(ref, opts...)
 	if err != nil {
-		err = c.classify(host, authFor(ref), err)
+		err = c.classify(host, c.authFor(ref), err)
 		if errors.Is(err, ErrNotFound) {
 			return Pulled{}, fmt.Errorf("manifest for %s not found: %w", n.String(), err)
 		}
@@ -126,7 +126,7 @@ func (c *Client) pullFrom(ctx context.Context, ref name.Reference, n reference.N
 		cref := ref.Context().Digest(child.String())
 		cd, err := remote.Get(cref, opts...)
 		if err != nil {
-			return Pulled{}, c.classify(host, authFor(ref), err)
+			return Pulled{}, c.classify(host, c.authFor(ref), err)
 		}
 		if !cd.MediaType.IsImage() {
 			return Pulled{}, fmt.Errorf("%w: %s: the index's entry for %s is a %s", ErrUnsupported, n, plat, cd.MediaType)
@@ -154,7 +154,7 @@ func (c *Client) pullFrom(ctx context.Context, ref name.Reference, n reference.N
 		cfg, err = blobs.read(ctx, m.Config)
 	}
 	if err != nil {
-		return Pulled{}, c.classify(host, authFor(ref), err)
+		return Pulled{}, c.classify(host, c.authFor(ref), err)
 	}
 	if o.Platform != "" {
 		var p struct {
@@ -182,7 +182,7 @@ func (c *Client) pullFrom(ctx context.Context, ref name.Reference, n reference.N
 		Manifest: raw, Config: cfg, Open: blobs.open, Name: localName, Jobs: jobs, Progress: o.Progress,
 	})
 	if err != nil {
-		return Pulled{}, c.classify(host, authFor(ref), err)
+		return Pulled{}, c.classify(host, c.authFor(ref), err)
 	}
 	// Where the layers came from, for a push that can mount them.
 	src := ref.Context().RegistryStr() + "/" + ref.Context().RepositoryStr()

@@ -211,7 +211,7 @@ func (c *Client) Push(ctx context.Context, ref string, o PushOptions) (Pushed, e
 	err = remote.Write(rref, &layered{Image: pimg, layers: vls},
 		remote.WithContext(ctx), remote.WithTransport(tr), remote.WithJobs(jobs))
 	if err != nil {
-		return Pushed{}, c.classify(target.RegistryStr(), authFor(rref), err)
+		return Pushed{}, c.classify(target.RegistryStr(), c.authFor(rref), err)
 	}
 	for _, l := range layers {
 		// Where the next push to this registry can mount it from.
@@ -340,11 +340,11 @@ func (c *Client) checkPush(ctx context.Context, ref name.Reference) error {
 	req.Header.Set("Accept", strings.Join([]string{string(types.OCIManifestSchema1), string(types.DockerManifestSchema2), string(types.OCIImageIndex), string(types.DockerManifestList)}, ","))
 	resp, err := (&http.Client{Transport: tr}).Do(req)
 	if err != nil {
-		return c.classify(host, authFor(ref), err)
+		return c.classify(host, c.authFor(ref), err)
 	}
 	resp.Body.Close()
 	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
-		return c.classify(host, authFor(ref), transport.CheckError(resp, http.StatusOK))
+		return c.classify(host, c.authFor(ref), transport.CheckError(resp, http.StatusOK))
 	}
 	return nil
 }

@@ -45,10 +45,12 @@ var (
 	ErrInvalid = errors.New("invalid")
 )
 
-// Client pulls into and pushes from an image store.
+// Client pulls into and pushes from an image store, with the credentials
+// of one keychain.
 type Client struct {
-	cfg    *Config
-	images *image.Store
+	cfg      *Config
+	images   *image.Store
+	keychain authn.Keychain
 }
 
 // jobs is the number of layers moved at once, as in Docker.
@@ -58,12 +60,18 @@ const jobs = 3
 // status or a dropped connection: 1s, 3s, 9s.
 var retryBackoff = remote.Backoff{Duration: time.Second, Factor: 3, Jitter: 0.1, Steps: 3}
 
-// New returns a client with configuration cfg (nil: the default) for the store images.
-func New(cfg *Config, images *image.Store) *Client {
+// New returns a client with configuration cfg (nil: the default) for the
+// store images. Its credentials come from keychain (nil: none): the
+// caller's, which the client never looks for itself — the CLI reads the
+// user's Docker config, the API takes those of the request.
+func New(cfg *Config, images *image.Store, keychain authn.Keychain) *Client {
 	if cfg == nil {
 		cfg = &Config{}
 	}
-	return &Client{cfg: cfg, images: images}
+	if keychain == nil {
+		keychain = Anonymous
+	}
+	return &Client{cfg: cfg, images: images, keychain: keychain}
 }
 
 // Event is what happens to one layer (or blob) of a pull or a push.
@@ -164,7 +172,7 @@ func (c *Client) session(ctx context.Context, ref name.Reference, scopes []strin
 		transport.WithRetryStatusCodes(http.StatusRequestTimeout, http.StatusTooManyRequests,
 			http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout))
 	t = transport.NewUserAgent(t, "cairn")
-	auth, err := keychain{}.Resolve(ref.Context())
+	auth, err := c.keychain.Resolve(ref.Context())
 	if err != nil {
 		return nil, err
 	}
@@ -203,7 +211,7 @@ func (c *Client) classify(host string, auth authn.Authenticator, err error) erro
 			if auth == authn.Anonymous {
 				return fmt.Errorf("%w: %w (no credentials for %s: cairn login %s)", ErrUnauthorized, err, host, host)
 			}
-			return fmt.Errorf("%w: %w (the credentials for %s in %s were refused)", ErrUnauthorized, err, host, dockerConfigPath())
+			return fmt.Errorf("%w: %w (the credentials for %s were refused)", ErrUnauthorized, err, host)
 		case te.StatusCode == http.StatusNotFound || hasCode(te, transport.ManifestUnknownErrorCode, transport.NameUnknownErrorCode, transport.BlobUnknownErrorCode):
 			return fmt.Errorf("%w: %w", ErrNotFound, err)
 		}
@@ -230,8 +238,8 @@ func hasCode(te *transport.Error, codes ...transport.ErrorCode) bool {
 }
 
 // authFor is the authenticator of ref's registry (for messages).
-func authFor(ref name.Reference) authn.Authenticator {
-	a, err := keychain{}.Resolve(ref.Context())
+func (c *Client) authFor(ref name.Reference) authn.Authenticator {
+	a, err := c.keychain.Resolve(ref.Context())
 	if err != nil {
 		return authn.Anonymous
 	}

@@ -1,8 +1,6 @@
 package registry
 
 import (
-	"encoding/base64"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"net"
@@ -15,7 +13,6 @@ import (
 
 	"github.com/distribution/reference"
 	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 )
 
@@ -104,7 +101,7 @@ func TestCertsDirCA(t *testing.T) {
 }
 
 func TestEndpointsUseMirrorsForDockerHubOnly(t *testing.T) {
-	c := New(&Config{Mirrors: []string{"http://127.0.0.1:5001", "https://mirror.example"}}, nil)
+	c := New(&Config{Mirrors: []string{"http://127.0.0.1:5001", "https://mirror.example"}}, nil, nil)
 	n, _ := parse("busybox")
 	eps, err := c.endpoints(n)
 	if err != nil {
@@ -131,57 +128,8 @@ func TestEndpointsUseMirrorsForDockerHubOnly(t *testing.T) {
 	}
 }
 
-// Credentials live in Docker's config.json: what is there besides them stays.
-func TestCredentialsInDockerConfig(t *testing.T) {
-	dir := t.TempDir()
-	t.Setenv("DOCKER_CONFIG", dir)
-	os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"psFormat": "table {{.ID}}", "auths": {"other.example": {"auth": "`+base64.StdEncoding.EncodeToString([]byte("bob:pw"))+`"}}}`), 0o600)
-	doc, err := readDockerConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, _ := auths(doc)
-	a["127.0.0.1:5000"] = authEntry{Auth: base64.StdEncoding.EncodeToString([]byte("alice:s3:cret"))}
-	if err := writeAuths(doc, a); err != nil {
-		t.Fatal(err)
-	}
-	var back map[string]any
-	b, _ := os.ReadFile(filepath.Join(dir, "config.json"))
-	json.Unmarshal(b, &back)
-	if back["psFormat"] != "table {{.ID}}" {
-		t.Fatalf("other keys must stay: %s", b)
-	}
-	ref, _ := name.ParseReference("127.0.0.1:5000/team/app:1")
-	auth, err := keychain{}.Resolve(ref.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, _ := auth.Authorization()
-	if cfg.Username != "alice" || cfg.Password != "s3:cret" {
-		t.Fatalf("resolved %+v", cfg)
-	}
-	ref, _ = name.ParseReference("nowhere.example/x")
-	if auth, _ := (keychain{}).Resolve(ref.Context()); auth != authn.Anonymous {
-		t.Fatalf("no credentials: want anonymous, got %v", auth)
-	}
-	c := New(nil, nil)
-	if had, err := c.Logout("127.0.0.1:5000"); !had || err != nil {
-		t.Fatalf("logout: %v %v", had, err)
-	}
-	if had, _ := c.Logout("127.0.0.1:5000"); had {
-		t.Fatal("logged out twice")
-	}
-	b, _ = os.ReadFile(filepath.Join(dir, "config.json"))
-	if strings.Contains(string(b), "127.0.0.1:5000") || !strings.Contains(string(b), "other.example") {
-		t.Fatalf("after logout: %s", b)
-	}
-	if authKey("docker.io") != dockerHubKey || authKey("index.docker.io") != dockerHubKey {
-		t.Fatal("Docker Hub's key")
-	}
-}
-
 func TestClassify(t *testing.T) {
-	c := New(nil, nil)
+	c := New(nil, nil, nil)
 	l, _ := net.Listen("tcp", "127.0.0.1:0")
 	addr := l.Addr().String()
 	l.Close()

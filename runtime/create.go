@@ -26,7 +26,7 @@ type CreateOptions struct {
 	// and clears the image's CMD; [""] clears both.
 	Entrypoint []string
 	Args       []string // the words after the image: they replace its CMD
-	Env        []string // -e and --env-file: KEY=VALUE, or KEY for the host's value
+	Env        []string // -e and --env-file: KEY=VALUE (the caller resolves a bare KEY)
 	Labels     map[string]string
 	WorkingDir string
 	User       string
@@ -254,8 +254,8 @@ func (s *Store) prepare(dir string, c *Container) error {
 }
 
 // mergeEnv sets each KEY=VALUE of over in base, replacing a value of the same
-// key; a bare KEY takes the host's value, or is left out when the host has
-// none, as Docker does.
+// key. A bare KEY is left out: the caller gives it its value from its own
+// environment, as Docker's CLI does, or drops it when it has none.
 func mergeEnv(base, over []string) ([]string, error) {
 	out := slices.Clone(base)
 	for _, kv := range over {
@@ -264,11 +264,7 @@ func mergeEnv(base, over []string) ([]string, error) {
 			return nil, fmt.Errorf("%w: invalid environment variable: %s", ErrInvalid, kv)
 		}
 		if !ok {
-			hv, set := os.LookupEnv(k)
-			if !set {
-				continue
-			}
-			v = hv
+			continue
 		}
 		i := slices.IndexFunc(out, func(e string) bool { ek, _, _ := strings.Cut(e, "="); return ek == k })
 		if i >= 0 {

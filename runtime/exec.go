@@ -13,7 +13,7 @@ import (
 // ExecOptions are those of `cairn exec`.
 type ExecOptions struct {
 	Args       []string
-	Env        []string // KEY=VALUE, or KEY for the host's value
+	Env        []string // KEY=VALUE (the caller resolves a bare KEY)
 	WorkingDir string   // empty: the container's
 	User       string   // empty: the container's
 	Tty        bool
@@ -77,7 +77,7 @@ func (s *Store) Exec(ctx context.Context, ref string, o ExecOptions) (*Process, 
 	}
 	if err := p.io.started(o.IO, o.OpenStdin); err != nil {
 		p.proc.Signal(syscall.SIGKILL)
-		p.Wait()
+		p.Wait(ctx)
 		return nil, err
 	}
 	return p, nil
@@ -90,8 +90,9 @@ func (p *Process) Signal(sig os.Signal) error { return p.proc.Signal(sig) }
 func (p *Process) Resize(width, height uint16) error { return p.io.resize(width, height) }
 
 // Wait waits for the process to exit, and its output to be copied, and
-// returns its exit code (128+n for a signal n).
-func (p *Process) Wait() (int, error) {
+// returns its exit code (128+n for a signal n). ctx only carries values:
+// the process is waited for to its end.
+func (p *Process) Wait(ctx context.Context) (int, error) {
 	ps, _ := p.proc.Wait()
 	p.io.close()
 	return exitStatus(ps), nil

@@ -17,10 +17,16 @@ import (
 	"github.com/opencontainers/runc/libcontainer"
 	"github.com/opencontainers/runc/libcontainer/configs"
 	_ "github.com/opencontainers/runc/libcontainer/nsenter" // the C half of the init re-exec
+	lcseccomp "github.com/opencontainers/runc/libcontainer/seccomp"
 	"github.com/opencontainers/runc/libcontainer/specconv"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
+
+// SeccompEnabled reports whether this cairn was built with seccomp (the
+// build tag "seccomp", with libseccomp): without it containers run without
+// the default seccomp profile, and the front end should say so.
+const SeccompEnabled = lcseccomp.Enabled
 
 // IsInit reports whether this process was started by libcontainer as a
 // container's init ("cairn init"); if so, the caller must call Init before

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/cairn-runtime/cairn/builder"
+	"github.com/cairn-runtime/cairn/engine"
 	"github.com/cairn-runtime/cairn/image"
 	"github.com/urfave/cli/v2"
 )
@@ -47,7 +47,8 @@ func runBuild(cliContext *cli.Context) error {
 			return usage("%v", err)
 		}
 	}
-	s, err := openStores(cliContext)
+	warnSeccomp()
+	e, err := openEngine(cliContext)
 	if err != nil {
 		return err
 	}
@@ -70,13 +71,10 @@ func runBuild(cliContext *cli.Context) error {
 			return err
 		}
 	}
-	b := &builder.Builder{Images: s.images, Containers: s.containers, Snapshots: s.snapshots, Tmp: filepath.Join(s.root, "tmp"),
-		Pull: func(ctx context.Context, ref string) error {
-			_, err := pull(cliContext, s, ref, "", out, false) // the build holds a lease
-			return err
-		},
-	}
-	img, err := b.Build(cliContext.Context, o)
+	img, err := e.Build(cliContext.Context, engine.BuildOptions{
+		Options:     o,
+		PullOptions: engine.PullOptions{Keychain: dockerKeychain{}, Report: newPullReport(out)},
+	})
 	var re *builder.RunError
 	if errors.As(err, &re) {
 		return &statusError{code: re.Code, err: err}
@@ -101,15 +99,12 @@ func builderCommand() *cli.Command {
 				&cli.BoolFlag{Name: "all", Aliases: []string{"a"}, Usage: "remove all the cache (cairn's cache has no other kind)"},
 			},
 			Action: func(cliContext *cli.Context) error {
-				s, err := openStores(cliContext)
+				e, err := openEngine(cliContext)
 				if err != nil {
 					return err
 				}
-				n, err := s.images.CachePrune(cliContext.Context)
+				n, err := e.BuilderPrune(cliContext.Context)
 				if err != nil {
-					return err
-				}
-				if err := s.prune(cliContext.Context); err != nil {
 					return err
 				}
 				fmt.Fprintf(cliContext.App.Writer, "Deleted build cache entries: %d\n", n)

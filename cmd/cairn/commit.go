@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cairn-runtime/cairn/commit"
+	"github.com/cairn-runtime/cairn/engine"
 	"github.com/cairn-runtime/cairn/image"
 	"github.com/cairn-runtime/cairn/runtime"
 	"github.com/urfave/cli/v2"
@@ -52,24 +53,11 @@ func runCommit(cliContext *cli.Context) error {
 			return usage("%v", err)
 		}
 	}
-	s, err := openStores(cliContext)
+	e, err := openEngine(cliContext)
 	if err != nil {
 		return err
 	}
-	ctx := cliContext.Context
-	c, err := s.containers.Get(ctx, cliContext.Args().First())
-	if err != nil {
-		return err
-	}
-	img, err := s.images.Lookup(c.ImageID.String())
-	if err != nil {
-		return fmt.Errorf("container %s: its image: %w", runtime.ShortID(c.ID), err)
-	}
-	res, err := commit.Commit(ctx, s.images, commit.Source{
-		Upper: s.containers.Upper(c.ID), Image: img, Config: c.Config.DockerOCIImageConfig,
-		What:   "container " + runtime.ShortID(c.ID),
-		Freeze: func() (func() error, error) { return s.containers.Freeze(ctx, c.ID) },
-	}, o)
+	res, err := e.Commit(cliContext.Context, cliContext.Args().First(), o)
 	if err != nil {
 		if errors.Is(err, commit.ErrInstruction) {
 			return usage("%v", err)
@@ -91,20 +79,11 @@ func diffCommand() *cli.Command {
 			if cliContext.NArg() != 1 {
 				return argsError(cliContext, "exactly 1 argument")
 			}
-			s, err := openStores(cliContext)
+			e, err := openEngine(cliContext)
 			if err != nil {
 				return err
 			}
-			ctx := cliContext.Context
-			c, err := s.containers.Get(ctx, cliContext.Args().First())
-			if err != nil {
-				return err
-			}
-			var changes []commit.PathChange
-			err = s.containers.ViewBase(ctx, c.ID, func(base string) error {
-				changes, err = commit.Diff(ctx, s.containers.Upper(c.ID), base)
-				return err
-			})
+			changes, err := e.Diff(cliContext.Context, cliContext.Args().First())
 			if err != nil {
 				return err
 			}
@@ -123,8 +102,8 @@ func pauseCommand(name string) *cli.Command {
 	}
 	return &cli.Command{
 		Name: name, Usage: usage, ArgsUsage: "CONTAINER [CONTAINER...]",
-		Action: onEachContainer(func(cliContext *cli.Context, s *stores, ref string) error {
-			return do(s.containers, cliContext.Context, ref)
+		Action: onEachContainer(func(cliContext *cli.Context, e *engine.Engine, ref string) error {
+			return do(e.Containers, cliContext.Context, ref)
 		}),
 	}
 }

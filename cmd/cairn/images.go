@@ -5,12 +5,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"strings"
 	"time"
 
+	"github.com/cairn-runtime/cairn/engine"
 	"github.com/cairn-runtime/cairn/image"
-	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
@@ -54,11 +53,11 @@ func imageCommand() *cli.Command {
 				Name:  "prune",
 				Usage: "Remove blobs, snapshots and leftovers no image uses",
 				Action: func(cliContext *cli.Context) error {
-					s, err := openStores(cliContext)
+					e, err := openEngine(cliContext)
 					if err != nil {
 						return err
 					}
-					return s.prune(cliContext.Context)
+					return e.Prune(cliContext.Context)
 				},
 			},
 		},
@@ -69,7 +68,6 @@ func imageCommand() *cli.Command {
 type imageRow struct {
 	ID, Repository, Tag, Digest, CreatedSince, CreatedAt, Size string
 	Containers                                                 string
-	created                                                    time.Time
 }
 
 var imageHeaders = map[string]string{
@@ -81,67 +79,29 @@ func runImages(cliContext *cli.Context) error {
 	if cliContext.NArg() > 1 {
 		return argsError(cliContext, "at most 1 argument")
 	}
-	s, err := openStores(cliContext)
+	e, err := openEngine(cliContext)
 	if err != nil {
 		return err
 	}
-	imgs, err := s.images.List()
-	if err != nil {
+	list, err := e.ImageSummaries(cliContext.Args().First())
+	if errors.Is(err, engine.ErrInvalid) {
+		return usage("%v", err)
+	} else if err != nil {
 		return err
-	}
-	var filter reference.Named
-	if cliContext.NArg() == 1 {
-		if filter, err = reference.ParseNormalizedNamed(cliContext.Args().First()); err != nil {
-			return &statusError{code: exitCairn, err: fmt.Errorf("invalid reference format: %q", cliContext.Args().First())}
-		}
 	}
 	noTrunc := cliContext.Bool("no-trunc")
 	var rows []any
-	var list []imageRow
-	for _, img := range imgs {
-		c, _, err := s.images.Config(img)
-		if err != nil {
-			return err
+	for _, img := range list {
+		r := imageRow{
+			ID: image.ShortID(img.ID), Repository: img.Repository, Tag: img.Tag,
+			Size: humanSize(img.Size), CreatedSince: since(img.Created), Digest: "<none>", Containers: "N/A",
 		}
-		size, err := s.imageSize(c.RootFS.DiffIDs)
-		if err != nil {
-			return err
-		}
-		row := imageRow{ID: image.ShortID(img.ID), Size: humanSize(size), CreatedSince: since(c.Created), Digest: "<none>", Containers: "N/A"}
 		if noTrunc {
-			row.ID = img.ID.String()
+			r.ID = img.ID.String()
 		}
-		if c.Created != nil {
-			row.created = *c.Created
-			row.CreatedAt = c.Created.Local().Format("2006-01-02 15:04:05 -0700 MST")
+		if img.Created != nil {
+			r.CreatedAt = img.Created.Local().Format("2006-01-02 15:04:05 -0700 MST")
 		}
-		names := img.Names
-		if len(names) == 0 {
-			names = []string{""}
-		}
-		for _, name := range names {
-			r := row
-			r.Repository, r.Tag = "<none>", "<none>"
-			if name != "" {
-				n, err := reference.ParseNormalizedNamed(name)
-				if err != nil {
-					continue
-				}
-				if filter != nil && !matchesFilter(filter, n) {
-					continue
-				}
-				r.Repository = reference.FamiliarName(n)
-				if t, ok := n.(reference.Tagged); ok {
-					r.Tag = t.Tag()
-				}
-			} else if filter != nil {
-				continue
-			}
-			list = append(list, r)
-		}
-	}
-	sort.SliceStable(list, func(i, j int) bool { return list[i].created.After(list[j].created) })
-	for _, r := range list {
 		rows = append(rows, r)
 	}
 	format := cliContext.String("format")
@@ -156,40 +116,6 @@ func runImages(cliContext *cli.Context) error {
 	return table{w: cliContext.App.Writer, format: format, headers: imageHeaders}.write(rows)
 }
 
-func matchesFilter(filter, n reference.Named) bool {
-	if filter.Name() != n.Name() {
-		return false
-	}
-	ft, ok := filter.(reference.Tagged)
-	if !ok {
-		return true
-	}
-	t, ok := n.(reference.Tagged)
-	return ok && t.Tag() == ft.Tag()
-}
-
-// imageSize is the unpacked size of a stack of layers.
-func (s *stores) imageSize(diffIDs []digest.Digest) (int64, error) {
-	sizes, err := s.layerSizes(diffIDs)
-	var total int64
-	for _, n := range sizes {
-		total += n
-	}
-	return total, err
-}
-
-// layerSizes is the unpacked size of each layer of a stack (0 for a layer not unpacked).
-func (s *stores) layerSizes(diffIDs []digest.Digest) ([]int64, error) {
-	out := make([]int64, len(diffIDs))
-	for i, chain := range image.ChainIDs(diffIDs) {
-		info, err := s.snapshots.Stat(chain)
-		if err == nil {
-			out[i] = info.Size
-		}
-	}
-	return out, nil
-}
-
 func tagCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "tag",
@@ -199,11 +125,11 @@ func tagCommand() *cli.Command {
 			if cliContext.NArg() != 2 {
 				return argsError(cliContext, "exactly 2 arguments")
 			}
-			s, err := openStores(cliContext)
+			e, err := openEngine(cliContext)
 			if err != nil {
 				return err
 			}
-			_, err = s.images.Tag(cliContext.Context, cliContext.Args().Get(0), cliContext.Args().Get(1))
+			_, err = e.Images.Tag(cliContext.Context, cliContext.Args().Get(0), cliContext.Args().Get(1))
 			return err
 		},
 	}
@@ -226,34 +152,20 @@ func runRmi(cliContext *cli.Context) error {
 	if cliContext.NArg() < 1 {
 		return argsError(cliContext, "at least 1 argument")
 	}
-	s, err := openStores(cliContext)
+	e, err := openEngine(cliContext)
 	if err != nil {
 		return err
 	}
-	deleted := false
-	err = eachArg(cliContext, func(ref string) error {
-		res, err := s.images.Remove(cliContext.Context, ref, cliContext.Bool("force"), s.imageInUse)
-		if err != nil {
-			return err
-		}
+	return eachArg(cliContext, func(ref string) error {
+		res, err := e.RemoveImage(cliContext.Context, ref, cliContext.Bool("force"))
 		for _, u := range res.Untagged {
 			fmt.Fprintf(cliContext.App.Writer, "Untagged: %s\n", u)
 		}
 		if res.Deleted != "" {
 			fmt.Fprintf(cliContext.App.Writer, "Deleted: %s\n", res.Deleted)
-			deleted = true
 		}
-		return nil
+		return err
 	})
-	if deleted {
-		if perr := s.prune(cliContext.Context); perr != nil {
-			if err == nil {
-				return perr
-			}
-			return fmt.Errorf("%v\nError: %w", err, perr)
-		}
-	}
-	return err
 }
 
 func historyCommand() *cli.Command {
@@ -281,36 +193,25 @@ func runHistory(cliContext *cli.Context) error {
 	if cliContext.NArg() != 1 {
 		return argsError(cliContext, "exactly 1 argument")
 	}
-	s, err := openStores(cliContext)
+	e, err := openEngine(cliContext)
 	if err != nil {
 		return err
 	}
-	img, err := s.images.Lookup(cliContext.Args().First())
-	if err != nil {
-		return err
-	}
-	c, _, err := s.images.Config(img)
-	if err != nil {
-		return err
-	}
-	sizes, err := s.layerSizes(c.RootFS.DiffIDs)
+	entries, err := e.History(cliContext.Args().First())
 	if err != nil {
 		return err
 	}
 	noTrunc, human := cliContext.Bool("no-trunc"), cliContext.Bool("human")
-	var rows []historyRow
-	layer := 0
-	for _, h := range c.History {
-		var size int64
-		if !h.EmptyLayer && layer < len(sizes) {
-			size = sizes[layer]
-			layer++
+	var rows []any
+	for _, h := range entries {
+		r := historyRow{ID: h.ID, CreatedBy: strings.ReplaceAll(h.CreatedBy, "\t", " "), Comment: h.Comment}
+		if r.ID != "<missing>" && !noTrunc {
+			r.ID = image.ShortID(digest.Digest(r.ID))
 		}
-		r := historyRow{ID: "<missing>", CreatedBy: strings.ReplaceAll(h.CreatedBy, "\t", " "), Comment: h.Comment}
 		if human {
-			r.CreatedSince, r.Size = since(h.Created), humanSize(size)
+			r.CreatedSince, r.Size = since(h.Created), humanSize(h.Size)
 		} else {
-			r.Size = fmt.Sprint(size)
+			r.Size = fmt.Sprint(h.Size)
 			if h.Created != nil {
 				r.CreatedSince = h.Created.Format(time.RFC3339)
 			}
@@ -323,16 +224,6 @@ func runHistory(cliContext *cli.Context) error {
 		}
 		rows = append(rows, r)
 	}
-	var out []any
-	for i := len(rows) - 1; i >= 0; i-- {
-		if i == len(rows)-1 {
-			rows[i].ID = image.ShortID(img.ID)
-			if noTrunc {
-				rows[i].ID = img.ID.String()
-			}
-		}
-		out = append(out, rows[i])
-	}
 	format := cliContext.String("format")
 	switch {
 	case cliContext.Bool("quiet"):
@@ -340,7 +231,7 @@ func runHistory(cliContext *cli.Context) error {
 	case format == "":
 		format = "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}"
 	}
-	return table{w: cliContext.App.Writer, format: format, headers: historyHeaders}.write(out)
+	return table{w: cliContext.App.Writer, format: format, headers: historyHeaders}.write(rows)
 }
 
 func importCommand() *cli.Command {
@@ -355,7 +246,7 @@ func importCommand() *cli.Command {
 			if cliContext.NArg() < 1 || cliContext.NArg() > 2 {
 				return argsError(cliContext, "at least 1 and at most 2 arguments")
 			}
-			s, err := openStores(cliContext)
+			e, err := openEngine(cliContext)
 			if err != nil {
 				return err
 			}
@@ -369,7 +260,7 @@ func importCommand() *cli.Command {
 				defer f.Close()
 				r = f
 			}
-			img, err := s.images.Import(cliContext.Context, r, image.ImportOptions{Name: cliContext.Args().Get(1), Source: src, Message: cliContext.String("message")})
+			img, err := e.Images.Import(cliContext.Context, r, image.ImportOptions{Name: cliContext.Args().Get(1), Source: src, Message: cliContext.String("message")})
 			if err != nil {
 				return fmt.Errorf("import %s: %w", src, err)
 			}
@@ -391,7 +282,7 @@ func loadCommand() *cli.Command {
 			if cliContext.NArg() != 0 {
 				return argsError(cliContext, "no arguments")
 			}
-			s, err := openStores(cliContext)
+			e, err := openEngine(cliContext)
 			if err != nil {
 				return err
 			}
@@ -407,7 +298,7 @@ func loadCommand() *cli.Command {
 			} else if term.IsTerminal(int(os.Stdin.Fd())) {
 				return &statusError{code: exitCairn, err: errors.New("requested load from stdin, but stdin is empty")}
 			}
-			loaded, err := s.images.Load(cliContext.Context, r)
+			loaded, err := e.Images.Load(cliContext.Context, r)
 			if err != nil {
 				return fmt.Errorf("load %s: %w", src, err)
 			}
@@ -443,61 +334,22 @@ func runSave(cliContext *cli.Context) error {
 	if cliContext.NArg() < 1 {
 		return argsError(cliContext, "at least 1 argument")
 	}
-	s, err := openStores(cliContext)
+	e, err := openEngine(cliContext)
 	if err != nil {
 		return err
 	}
-	imgs, err := s.images.List()
+	items, err := e.SaveItems(cliContext.Args().Slice())
 	if err != nil {
 		return err
-	}
-	var items []image.SaveItem
-	pos := map[digest.Digest]int{}
-	add := func(img image.Image, names ...string) {
-		if i, ok := pos[img.Manifest.Digest]; ok {
-			items[i].Names = append(items[i].Names, names...)
-			return
-		}
-		pos[img.Manifest.Digest] = len(items)
-		items = append(items, image.SaveItem{Image: img, Names: names})
-	}
-	for _, ref := range cliContext.Args().Slice() {
-		n, err := reference.ParseNormalizedNamed(ref)
-		if err == nil && reference.IsNameOnly(n) {
-			// A repository without a tag saves every tag of it, as Docker does.
-			found := false
-			for _, img := range imgs {
-				for _, x := range img.Names {
-					if xn, err := reference.ParseNormalizedNamed(x); err == nil && xn.Name() == n.Name() {
-						add(img, x)
-						found = true
-					}
-				}
-			}
-			if found {
-				continue
-			}
-		}
-		img, err := s.images.Lookup(ref)
-		if err != nil {
-			return err
-		}
-		if err == nil && n != nil {
-			if _, dg := n.(reference.Digested); !dg && contains(img.Names, reference.TagNameOnly(n).String()) {
-				add(img, reference.TagNameOnly(n).String())
-				continue
-			}
-		}
-		add(img) // by ID or digest: saved untagged, as Docker does
 	}
 	out := cliContext.String("output")
 	if out == "" {
 		if term.IsTerminal(int(os.Stdout.Fd())) {
-			return &statusError{code: exitCairn, err: errors.New("cowardly refusing to save to a terminal. Use the -o flag or redirect")}
+			return usage("cowardly refusing to save to a terminal. Use the -o flag or redirect")
 		}
-		return s.images.Save(cliContext.Context, os.Stdout, items)
+		return e.Images.Save(cliContext.Context, os.Stdout, items)
 	}
-	return writeFileAtomic(out, func(w io.Writer) error { return s.images.Save(cliContext.Context, w, items) })
+	return writeFileAtomic(out, func(w io.Writer) error { return e.Images.Save(cliContext.Context, w, items) })
 }
 
 // writeFileAtomic writes path through a temporary file renamed into place, so
@@ -526,13 +378,4 @@ func dirOf(path string) string {
 		return path[:i+1]
 	}
 	return "."
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -1,5 +1,3 @@
-// Command cairn is a daemonless container runtime: Docker's image workflow,
-// with every command a short-lived process sharing state through files.
 package main
 
 import (

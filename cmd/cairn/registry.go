@@ -2,16 +2,15 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 
+	"github.com/cairn-runtime/cairn/engine"
 	"github.com/cairn-runtime/cairn/image"
 	"github.com/cairn-runtime/cairn/registry"
-	"github.com/cairn-runtime/cairn/rootfs"
 	"github.com/distribution/reference"
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
@@ -22,18 +21,6 @@ import (
 var configFlag = &cli.StringFlag{
 	Name: "config", Usage: "the registry configuration (registry-mirrors, insecure-registries as in Docker's daemon.json)",
 	Value: "/etc/cairn/config.json", EnvVars: []string{"CAIRN_CONFIG"},
-}
-
-func registryClient(cliContext *cli.Context, s *stores) (*registry.Client, error) {
-	cfg, err := registry.LoadConfig(cliContext.String("config"))
-	if err != nil {
-		return nil, &statusError{code: exitCairn, err: err}
-	}
-	var images *image.Store
-	if s != nil {
-		images = s.images
-	}
-	return registry.New(cfg, images), nil
 }
 
 func pullCommand() *cli.Command {
@@ -49,7 +36,7 @@ func pullCommand() *cli.Command {
 			if cliContext.NArg() != 1 {
 				return argsError(cliContext, "exactly 1 argument")
 			}
-			s, err := openStores(cliContext)
+			e, err := openEngine(cliContext)
 			if err != nil {
 				return err
 			}
@@ -57,8 +44,12 @@ func pullCommand() *cli.Command {
 			if cliContext.Bool("quiet") {
 				out = io.Discard
 			}
-			p, err := pull(cliContext, s, cliContext.Args().First(), cliContext.String("platform"), out, true)
-			if err != nil {
+			p, err := e.Pull(cliContext.Context, cliContext.Args().First(), engine.PullOptions{
+				Platform: cliContext.String("platform"), Keychain: dockerKeychain{}, Report: newPullReport(out),
+			})
+			if errors.Is(err, engine.ErrInvalid) || errors.Is(err, registry.ErrInvalid) || errors.Is(err, engine.ErrConfig) {
+				return usage("%v", err)
+			} else if err != nil {
 				return err
 			}
 			fmt.Fprintln(cliContext.App.Writer, image.FamiliarName(p.Name))
@@ -67,48 +58,36 @@ func pullCommand() *cli.Command {
 	}
 }
 
-// pull pulls ref, telling out how it goes, as `docker pull` does. A pull
-// that fails leaves nothing behind in the store (with clean: the caller
-// holds no lease of the store, which the clean-up would wait for); one
-// that is interrupted keeps the layers it completed, for the next try.
-func pull(cliContext *cli.Context, s *stores, ref, platform string, out io.Writer, clean bool) (registry.Pulled, error) {
-	c, err := registryClient(cliContext, s)
+// pullReport tells how a pull goes as `docker pull` does: its target,
+// each layer's progress (see progress), then its digest and status.
+type pullReport struct {
+	out  io.Writer
+	prog *progress
+}
+
+func newPullReport(out io.Writer) *pullReport { return &pullReport{out: out} }
+
+func (r *pullReport) Start(what, path string) {
+	fmt.Fprintf(r.out, "%s: Pulling from %s\n", what, path)
+	r.prog = newProgress(r.out)
+}
+
+func (r *pullReport) Layer(ev registry.Event) { r.prog.event(ev) }
+
+func (r *pullReport) Done(p registry.Pulled, err error) {
+	r.prog.done()
 	if err != nil {
-		return registry.Pulled{}, err
-	}
-	n, err := reference.ParseNormalizedNamed(ref)
-	if err != nil {
-		return registry.Pulled{}, usage("invalid reference format: %q", ref)
-	}
-	what := "latest"
-	if d, ok := n.(reference.Digested); ok {
-		what = d.Digest().String()
-	} else if t, ok := n.(reference.Tagged); ok {
-		what = t.Tag()
-	}
-	fmt.Fprintf(out, "%s: Pulling from %s\n", what, reference.Path(n))
-	prog := newProgress(out)
-	p, err := c.Pull(cliContext.Context, ref, registry.PullOptions{Platform: platform, Progress: prog.event})
-	prog.done()
-	if err != nil {
-		if clean && cliContext.Context.Err() == nil {
-			s.prune(context.WithoutCancel(cliContext.Context)) // best effort: what this pull left
-		}
-		if errors.Is(err, registry.ErrInvalid) {
-			return registry.Pulled{}, usage("%v", err)
-		}
-		return registry.Pulled{}, fmt.Errorf("pull %s: %w", ref, err)
+		return
 	}
 	if p.Mirror != "" {
-		fmt.Fprintf(out, "Pulled through the mirror %s\n", p.Mirror)
+		fmt.Fprintf(r.out, "Pulled through the mirror %s\n", p.Mirror)
 	}
-	fmt.Fprintf(out, "Digest: %s\n", p.Digest)
+	fmt.Fprintf(r.out, "Digest: %s\n", p.Digest)
 	if p.UpToDate {
-		fmt.Fprintf(out, "Status: Image is up to date for %s\n", image.FamiliarName(p.Name))
+		fmt.Fprintf(r.out, "Status: Image is up to date for %s\n", image.FamiliarName(p.Name))
 	} else {
-		fmt.Fprintf(out, "Status: Downloaded newer image for %s\n", image.FamiliarName(p.Name))
+		fmt.Fprintf(r.out, "Status: Downloaded newer image for %s\n", image.FamiliarName(p.Name))
 	}
-	return p, nil
 }
 
 func pushCommand() *cli.Command {
@@ -124,25 +103,16 @@ func pushCommand() *cli.Command {
 			if cliContext.NArg() != 1 {
 				return argsError(cliContext, "exactly 1 argument")
 			}
-			var comp rootfs.Compression
-			switch cliContext.String("compression") {
-			case "gzip":
-				comp = rootfs.Gzip
-			case "zstd":
-				comp = rootfs.Zstd
-			default:
-				return usage("invalid compression %q: gzip or zstd", cliContext.String("compression"))
+			comp, err := engine.ParseCompression(cliContext.String("compression"))
+			if err != nil {
+				return usage("%v", err)
 			}
 			ref := cliContext.Args().First()
 			n, err := reference.ParseNormalizedNamed(ref)
 			if err != nil {
 				return usage("invalid reference format: %q", ref)
 			}
-			s, err := openStores(cliContext)
-			if err != nil {
-				return err
-			}
-			c, err := registryClient(cliContext, s)
+			e, err := openEngine(cliContext)
 			if err != nil {
 				return err
 			}
@@ -152,13 +122,12 @@ func pushCommand() *cli.Command {
 			}
 			fmt.Fprintf(out, "The push refers to repository [%s]\n", n.Name())
 			prog := newProgress(out)
-			p, err := c.Push(cliContext.Context, ref, registry.PushOptions{Compression: comp, Progress: prog.event})
+			p, err := e.Push(cliContext.Context, ref, dockerKeychain{}, engine.PushOptions{Compression: comp, Progress: prog.event})
 			prog.done()
-			if err != nil {
-				if errors.Is(err, registry.ErrNoSuchImage) {
-					return err
-				}
-				return fmt.Errorf("push %s: %w", ref, err)
+			if errors.Is(err, engine.ErrConfig) {
+				return usage("%v", err)
+			} else if err != nil {
+				return err
 			}
 			tag := "latest"
 			if t, ok := reference.TagNameOnly(n).(reference.Tagged); ok {
@@ -232,14 +201,16 @@ func loginCommand() *cli.Command {
 			if user == "" || pass == "" {
 				return usage("Error: Non-null Username and Password Required")
 			}
-			c, err := registryClient(cliContext, nil)
-			if err != nil {
+			host, err := engine.Login(cliContext.Context, cliContext.String("config"), server, user, pass)
+			if errors.Is(err, engine.ErrConfig) {
+				return usage("%v", err)
+			} else if err != nil {
 				return err
 			}
-			if err := c.Login(cliContext.Context, server, user, pass); err != nil {
+			if err := storeLogin(host, user, pass); err != nil {
 				return err
 			}
-			fmt.Fprintf(errOut, "WARNING! Your password will be stored unencrypted in %s.\n", registry.DockerConfigPath())
+			fmt.Fprintf(errOut, "WARNING! Your password will be stored unencrypted in %s.\n", dockerConfigPath())
 			fmt.Fprintln(cliContext.App.Writer, "Login Succeeded")
 			return nil
 		},
@@ -267,11 +238,7 @@ func logoutCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			c, err := registryClient(cliContext, nil)
-			if err != nil {
-				return err
-			}
-			had, err := c.Logout(server)
+			had, err := forgetLogin(registry.LoginHost(server))
 			if err != nil {
 				return err
 			}

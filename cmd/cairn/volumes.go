@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/cairn-runtime/cairn/engine"
 	"github.com/urfave/cli/v2"
 )
 
@@ -41,11 +42,11 @@ func volumeCommand() *cli.Command {
 						}
 						labels[k] = v
 					}
-					s, err := openStores(cliContext)
+					e, err := openEngine(cliContext)
 					if err != nil {
 						return err
 					}
-					v, err := s.containers.VolumeCreate(cliContext.Context, name, labels)
+					v, err := e.Containers.VolumeCreate(cliContext.Context, name, labels)
 					if err != nil {
 						return err
 					}
@@ -60,11 +61,11 @@ func volumeCommand() *cli.Command {
 					&cli.StringFlag{Name: "format", Usage: "format output using a Go template"},
 				},
 				Action: func(cliContext *cli.Context) error {
-					s, err := openStores(cliContext)
+					e, err := openEngine(cliContext)
 					if err != nil {
 						return err
 					}
-					vols, err := s.containers.Volumes()
+					vols, err := e.Containers.Volumes()
 					if err != nil {
 						return err
 					}
@@ -89,15 +90,15 @@ func volumeCommand() *cli.Command {
 			{
 				Name: "inspect", Usage: "Display detailed information on one or more volumes", ArgsUsage: "VOLUME [VOLUME...]",
 				Flags: []cli.Flag{&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Usage: "format output using a Go template"}},
-				Action: inspectEach(func(cliContext *cli.Context, s *stores, name string) (any, error) {
-					return s.containers.VolumeInspect(name)
+				Action: inspectEach(func(cliContext *cli.Context, e *engine.Engine, name string) (any, error) {
+					return e.Containers.VolumeInspect(name)
 				}),
 			},
 			{
 				Name: "rm", Aliases: []string{"remove"}, Usage: "Remove one or more volumes", ArgsUsage: "VOLUME [VOLUME...]",
 				Flags: []cli.Flag{&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "do not fail for a volume that does not exist"}},
-				Action: onEachContainer(func(cliContext *cli.Context, s *stores, name string) error {
-					return s.containers.VolumeRemove(cliContext.Context, name, cliContext.Bool("force"))
+				Action: onEachContainer(func(cliContext *cli.Context, e *engine.Engine, name string) error {
+					return e.Containers.VolumeRemove(cliContext.Context, name, cliContext.Bool("force"))
 				}),
 			},
 			{
@@ -107,11 +108,11 @@ func volumeCommand() *cli.Command {
 					&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "do not prompt for confirmation (cairn never prompts)"},
 				},
 				Action: func(cliContext *cli.Context) error {
-					s, err := openStores(cliContext)
+					e, err := openEngine(cliContext)
 					if err != nil {
 						return err
 					}
-					removed, err := s.containers.VolumePrune(cliContext.Context, cliContext.Bool("all"))
+					removed, err := e.Containers.VolumePrune(cliContext.Context, cliContext.Bool("all"))
 					if len(removed) > 0 {
 						fmt.Fprintln(cliContext.App.Writer, "Deleted Volumes:")
 						for _, n := range removed {

@@ -1,0 +1,42 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/cairn-runtime/cairn/commit"
+	"github.com/cairn-runtime/cairn/runtime"
+)
+
+// Commit makes an image of container ref's changes, as `docker commit`
+// does: the container's upper directory becomes the new layer over its
+// image, frozen while it is read when o.Pause.
+func (e *Engine) Commit(ctx context.Context, ref string, o commit.Options) (commit.Result, error) {
+	c, err := e.Containers.Get(ctx, ref)
+	if err != nil {
+		return commit.Result{}, err
+	}
+	img, err := e.Images.Lookup(c.ImageID.String())
+	if err != nil {
+		return commit.Result{}, fmt.Errorf("container %s: its image: %w", runtime.ShortID(c.ID), err)
+	}
+	return commit.Commit(ctx, e.Images, commit.Source{
+		Upper: e.Containers.Upper(c.ID), Image: img, Config: c.Config.DockerOCIImageConfig,
+		What:   "container " + runtime.ShortID(c.ID),
+		Freeze: func() (func() error, error) { return e.Containers.Freeze(ctx, c.ID) },
+	}, o)
+}
+
+// Diff lists what container ref changed, as `docker diff` does.
+func (e *Engine) Diff(ctx context.Context, ref string) ([]commit.PathChange, error) {
+	c, err := e.Containers.Get(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	var changes []commit.PathChange
+	err = e.Containers.ViewBase(ctx, c.ID, func(base string) error {
+		changes, err = commit.Diff(ctx, e.Containers.Upper(c.ID), base)
+		return err
+	})
+	return changes, err
+}
