@@ -119,6 +119,11 @@ func (e *Engine) Registry(keychain authn.Keychain) (*registry.Client, error) {
 // commit is under way.
 func (e *Engine) Prune(ctx context.Context) error {
 	return e.Images.Prune(ctx, func(ctx context.Context, chains map[digest.Digest]bool) error {
+		// Under the exclusive lock no live process has a mount in tmp/
+		// (views and builds hold a lease): one there is a killed process's.
+		if err := snapshot.UnmountUnder(e.Tmp()); err != nil {
+			return err
+		}
 		if err := e.Containers.KeepSnapshots(chains); err != nil {
 			return err
 		}

@@ -16,7 +16,8 @@ import (
 // temporary directory by killed processes. It holds the store's lock exclusively
 // (no load, tag or commit is in progress meanwhile) and, while holding it, calls
 // keep with the chain IDs of every image's layers, so that the caller can remove
-// the snapshots nothing else uses.
+// the snapshots nothing else uses (and unmount what a killed process left
+// mounted in the temporary directory), before the temporary directory is emptied.
 func (s *Store) Prune(ctx context.Context, keep func(ctx context.Context, chainIDs map[digest.Digest]bool) error) error {
 	l, err := lockfile.Exclusive(ctx, filepath.Join(s.locks, "gc.lock"))
 	if err != nil {
@@ -73,6 +74,13 @@ func (s *Store) Prune(ctx context.Context, keep func(ctx context.Context, chainI
 		}
 	}
 
+	// The other stores first: what they drop goes through tmp/, and they
+	// unmount what a killed process left mounted there.
+	if keep != nil {
+		if err := keep(ctx, chains); err != nil {
+			return err
+		}
+	}
 	tmp, err := os.ReadDir(s.tmp)
 	if err != nil {
 		return err
@@ -81,9 +89,6 @@ func (s *Store) Prune(ctx context.Context, keep func(ctx context.Context, chainI
 		if err := os.RemoveAll(filepath.Join(s.tmp, e.Name())); err != nil {
 			return fmt.Errorf("remove leftover %s: %w", e.Name(), err)
 		}
-	}
-	if keep != nil {
-		return keep(ctx, chains)
 	}
 	return nil
 }

@@ -253,3 +253,41 @@ func TestConcurrentRuns(t *testing.T) {
 		t.Fatalf("left: %v", tr)
 	}
 }
+
+// What a process killed inside a view (diff, export) or a build leaves
+// mounted in tmp/ — a read-only bind, an overlay — does not wedge garbage
+// collection: prune unmounts it and empties tmp/.
+func TestPruneUnmountsLeftovers(t *testing.T) {
+	s := newStore(t)
+	s.busybox()
+	tmp := filepath.Join(s.root, "tmp")
+	view := filepath.Join(tmp, "view-killed")
+	build := filepath.Join(tmp, "build-killed")
+	for _, d := range []string{view, build + "/lower", build + "/upper", build + "/work", build + "/root"} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.WriteFile(filepath.Join(build, "lower", "f"), []byte("x"), 0o644)
+	if err := syscall.Mount(filepath.Join(s.root, "snapshots"), view, "", syscall.MS_BIND, ""); err != nil {
+		t.Fatal(err)
+	}
+	syscall.Mount("", view, "", syscall.MS_BIND|syscall.MS_REMOUNT|syscall.MS_RDONLY, "")
+	opts := fmt.Sprintf("lowerdir=%s/lower,upperdir=%s/upper,workdir=%s/work", build, build, build)
+	if err := syscall.Mount("overlay", build+"/root", "overlay", 0, opts); err != nil {
+		syscall.Unmount(view, syscall.MNT_DETACH)
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { // should the prune not have
+		syscall.Unmount(build+"/root", syscall.MNT_DETACH)
+		syscall.Unmount(view, syscall.MNT_DETACH)
+	})
+	s.ok("image", "prune")
+	if entries, _ := os.ReadDir(tmp); len(entries) != 0 {
+		t.Fatalf("tmp/ after prune: %v", entries)
+	}
+	if mounts, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(mounts), tmp) {
+		t.Fatalf("mounts left under %s", tmp)
+	}
+	s.ok("run", "--rm", "busybox", "true") // the store is whole
+}

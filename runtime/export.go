@@ -33,6 +33,12 @@ func (s *Store) Export(ctx context.Context, ref string, w io.Writer) error {
 		return err
 	}
 	defer owner.Unlock()
+	// The lease keeps a prune from taking the view for a killed process's.
+	release, err := s.images.Lease(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
 	top := []string{s.Upper(c.ID), s.initLayer}
 	return s.snaps.ViewOf(ctx, c.Chain, top, func(root string) error {
 		return rootfs.WriteTree(ctx, w, root, rootfs.TarOptions{})
