@@ -48,7 +48,7 @@ type Options struct {
 	Target    string // the stage to build; empty: the last
 	NoCache   bool
 	Pull      bool   // pull every FROM image, even one the store has (Builder.Pull)
-	Network   string // of RUN steps: "host" (the default) or "none"
+	Network   string // of RUN steps: "bridge" (the default, as Docker's builder), a user network, "host" or "none"
 	// Out receives the progress, as the classic builder prints it, and
 	// the output of RUN steps.
 	Out io.Writer
@@ -71,7 +71,7 @@ func (b *Builder) Build(ctx context.Context, o Options) (image.Image, error) {
 		o.Out = io.Discard
 	}
 	if o.Network == "" {
-		o.Network = "host"
+		o.Network = "bridge"
 	}
 	ctxDir, err := filepath.Abs(o.Context)
 	if err != nil {

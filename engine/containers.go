@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -68,9 +70,7 @@ type ContainerInspect struct {
 	GraphDriver     GraphDriver
 	Mounts          []MountInspect
 	Config          runtime.Config
-	NetworkSettings struct {
-		Networks map[string]struct{}
-	}
+	NetworkSettings NetworkSettings
 }
 
 // StateInspect is the State of a container's inspect.
@@ -137,7 +137,7 @@ func (e *Engine) InspectContainer(ctx context.Context, ref string) (*ContainerIn
 		}
 		v.Mounts = append(v.Mounts, mi)
 	}
-	v.NetworkSettings.Networks = map[string]struct{}{c.Host.NetworkMode: {}}
+	v.NetworkSettings = e.networkSettings(c)
 	return v, nil
 }
 
@@ -164,7 +164,9 @@ func (e *Engine) Inspect(ctx context.Context, ref, kind string) (any, error) {
 // ContainerSummary is a container as `docker ps` lists it.
 type ContainerSummary struct {
 	*runtime.Container
-	Status string // "Up 2 minutes", "Exited (0) 3 seconds ago", "Created"
+	Status   string // "Up 2 minutes", "Exited (0) 3 seconds ago", "Created"
+	Ports    string // "0.0.0.0:8888->8080/tcp, 9000/tcp"
+	Networks []string
 }
 
 // ListOptions say which containers ContainerSummaries lists.
@@ -184,7 +186,11 @@ func (e *Engine) ContainerSummaries(ctx context.Context, o ListOptions) ([]Conta
 		if !o.All && !o.Latest && c.State.Status != runtime.Running && c.State.Status != runtime.Paused {
 			continue
 		}
-		out = append(out, ContainerSummary{Container: c, Status: Status(c, time.Now())})
+		nets := slices.Sorted(maps.Keys(c.Networks))
+		if len(nets) == 0 {
+			nets = []string{c.Host.NetworkMode}
+		}
+		out = append(out, ContainerSummary{Container: c, Status: Status(c, time.Now()), Ports: e.PortsColumn(c), Networks: nets})
 		if o.Latest {
 			break
 		}

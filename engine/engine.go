@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/cairn-runtime/cairn/image"
+	"github.com/cairn-runtime/cairn/network"
 	"github.com/cairn-runtime/cairn/registry"
 	"github.com/cairn-runtime/cairn/runtime"
 	"github.com/cairn-runtime/cairn/snapshot"
@@ -29,6 +30,9 @@ type Options struct {
 	// and insecure registries, with the meaning of Docker's daemon.json
 	// (see registry.LoadConfig). It is read when a registry is first used.
 	RegistryConfig string
+	// NetworkRun is the host-wide state of the network (leases, records,
+	// its lock), shared by every root; empty: NetworkRunDir.
+	NetworkRun string
 	// Monitor returns the command that re-executes cairn as the monitor of
 	// a detached container (see runtime.Store.StartDetached).
 	Monitor func(id string) *exec.Cmd
@@ -43,12 +47,17 @@ type Engine struct {
 	Images     *image.Store
 	Snapshots  *snapshot.Store
 	Containers *runtime.Store
+	Networks   *network.Store
 
 	registryConfig string
 	registryOnce   sync.Once
 	registry       *registry.Config
 	registryErr    error
 }
+
+// NetworkRunDir is where the network's host-wide state lives: every root's
+// containers share the host's bridges, addresses and firewall.
+const NetworkRunDir = "/run/cairn/network"
 
 // RunDir is where the runtime state of the store at root lives: on /run, a
 // tmpfs, so that it does not outlive a reboot; one directory per store root.
@@ -82,13 +91,21 @@ func Open(o Options) (*Engine, error) {
 	if run == "" {
 		run = RunDir(root)
 	}
+	netRun := o.NetworkRun
+	if netRun == "" {
+		netRun = NetworkRunDir
+	}
+	nets, err := network.Open(network.Options{Root: root, Run: netRun})
+	if err != nil {
+		return fail(err)
+	}
 	ctrs, err := runtime.Open(runtime.Options{
-		Root: root, Run: run, Tmp: tmp, Images: imgs, Snapshots: snaps, Monitor: o.Monitor,
+		Root: root, Run: run, Tmp: tmp, Images: imgs, Snapshots: snaps, Networks: nets, Monitor: o.Monitor,
 	})
 	if err != nil {
 		return fail(err)
 	}
-	return &Engine{Root: root, Images: imgs, Snapshots: snaps, Containers: ctrs, registryConfig: o.RegistryConfig}, nil
+	return &Engine{Root: root, Images: imgs, Snapshots: snaps, Containers: ctrs, Networks: nets, registryConfig: o.RegistryConfig}, nil
 }
 
 // Tmp is the root's directory for work in progress.

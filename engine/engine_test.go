@@ -61,7 +61,7 @@ func TestEmptyRoot(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "bad.json")
 	writeFile(t, cfg, "{not json")
-	e, err := Open(Options{Root: filepath.Join(dir, "root"), Run: filepath.Join(dir, "run"), RegistryConfig: cfg})
+	e, err := Open(Options{Root: filepath.Join(dir, "root"), Run: filepath.Join(dir, "run"), NetworkRun: filepath.Join(dir, "network"), RegistryConfig: cfg})
 	if err != nil {
 		t.Fatal(err)
 	}

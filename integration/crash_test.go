@@ -3,9 +3,12 @@ package integration
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,10 +18,13 @@ import (
 )
 
 // traces lists what the containers of store s hold on this machine: their
-// mounts, cgroup directories and libcontainer state.
+// mounts, cgroup directories and libcontainer state, and what the network
+// holds of them (networkTraces): of the containers in its directory, and
+// of those its records name though their directory is gone.
 func (s *store) traces() []string {
 	s.t.Helper()
 	var out []string
+	var ids []string
 	mounts, _ := os.ReadFile("/proc/self/mounts")
 	for _, line := range strings.Split(string(mounts), "\n") {
 		if f := strings.Fields(line); len(f) > 1 && strings.HasPrefix(f[1], s.root) {
@@ -27,6 +33,9 @@ func (s *store) traces() []string {
 	}
 	entries, _ := os.ReadDir(filepath.Join(s.root, "containers"))
 	for _, e := range entries {
+		if len(e.Name()) == 64 {
+			ids = append(ids, e.Name())
+		}
 		dirs, _ := filepath.Glob("/sys/fs/cgroup/*/cairn/" + e.Name())
 		v2, _ := filepath.Glob("/sys/fs/cgroup/cairn/" + e.Name()) // cgroup v2
 		dirs = append(dirs, v2...)
@@ -39,7 +48,62 @@ func (s *store) traces() []string {
 	for _, e := range state {
 		out = append(out, "state "+e.Name())
 	}
+	records, _ := filepath.Glob("/run/cairn/network/containers/*.json")
+	for _, f := range records {
+		var r struct{ ID, Root string }
+		if b, err := os.ReadFile(f); err == nil && json.Unmarshal(b, &r) == nil && r.Root == s.root && !slices.Contains(ids, r.ID) {
+			ids = append(ids, r.ID)
+		}
+	}
+	return append(out, networkTraces(ids...)...)
+}
+
+// networkTraces lists what the network holds of containers ids (full IDs):
+// the namespace /run/netns/cairn-<id12>, the record
+// /run/cairn/network/containers/<id>.json, the leases holding the ID, the
+// veths vc<id10>…, and the firewall lines and chains tagged or named with
+// <id12>.
+func networkTraces(ids ...string) []string {
+	var out []string
+	if len(ids) == 0 {
+		return nil
+	}
+	leases, _ := filepath.Glob("/run/cairn/network/leases/*/*")
+	links, _ := os.ReadDir("/sys/class/net")
+	rules, _ := exec.Command("iptables-save").Output()
+	for _, id := range ids {
+		if len(id) < 12 {
+			continue
+		}
+		if statOK("/run/netns/cairn-" + id[:12]) {
+			out = append(out, "netns /run/netns/cairn-"+id[:12])
+		}
+		if p := "/run/cairn/network/containers/" + id + ".json"; statOK(p) {
+			out = append(out, "record "+p)
+		}
+		for _, l := range leases {
+			if b, err := os.ReadFile(l); err == nil && strings.TrimSpace(string(b)) == id {
+				out = append(out, "lease "+l)
+			}
+		}
+		for _, l := range links {
+			if strings.HasPrefix(l.Name(), "vc"+id[:10]) {
+				out = append(out, "link "+l.Name())
+			}
+		}
+		for _, l := range strings.Split(string(rules), "\n") {
+			if strings.Contains(l, "cairn:"+id[:12]) || strings.Contains(l, "CAIRN-"+id[:12]) ||
+				strings.Contains(l, "CAIRN-F"+id[:12]) || strings.Contains(l, "CAIRN-L"+id[:12]) {
+				out = append(out, "firewall "+l)
+			}
+		}
+	}
 	return out
+}
+
+func statOK(p string) bool {
+	_, err := os.Lstat(p)
+	return err == nil
 }
 
 // processesOf returns the pids of processes whose command line contains all of words.

@@ -64,7 +64,9 @@ func TestRunMatchesDocker(t *testing.T) {
 		{tag, "sh", "-c", "exit 42"},
 	}
 	for _, args := range cases {
-		cr := s.run(nil, append([]string{"run", "--rm"}, args...)...)
+		// The test Docker engine has no bridge (hack/dockerd: --bridge=none):
+		// both run with --network none.
+		cr := s.run(nil, append([]string{"run", "--rm", "--network", "none"}, args...)...)
 		dout, derr, err := docker.RunErr(append([]string{"run", "--rm", "--network", "none"}, args...)...)
 		dcode := 0
 		var ee *exec.ExitError

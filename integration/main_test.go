@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -69,12 +70,45 @@ func leftovers() []string {
 			out = append(out, "mount "+f[1])
 		}
 	}
+	out = append(out, networkLeftovers()...)
 	dirs, _ := filepath.Glob("/sys/fs/cgroup/*/cairn/*")
 	v2, _ := filepath.Glob("/sys/fs/cgroup/cairn/*") // cgroup v2
 	dirs = append(dirs, v2...)
 	for _, d := range dirs {
 		if st, err := os.Stat(d); err == nil && st.IsDir() {
 			out = append(out, "cgroup "+d)
+		}
+	}
+	return out
+}
+
+// networkLeftovers lists what the network leaves on the host: cairn's
+// firewall lines, its links (veths vc…, bridges cairn…), its network
+// namespaces, and the leases and records under /run/cairn/network.
+func networkLeftovers() []string {
+	var out []string
+	if b, err := exec.Command("iptables-save").Output(); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.Contains(l, "cairn") || strings.Contains(l, "CAIRN") {
+				out = append(out, "firewall "+regexp.MustCompile(`\[\d+:\d+\]`).ReplaceAllString(l, ""))
+			}
+		}
+	}
+	if links, err := os.ReadDir("/sys/class/net"); err == nil {
+		for _, l := range links {
+			if n := l.Name(); regexp.MustCompile(`^(vc[0-9a-f]{10}\d+|cairn.*)$`).MatchString(n) {
+				out = append(out, "link "+n)
+			}
+		}
+	}
+	ns, _ := filepath.Glob("/run/netns/cairn-*")
+	for _, n := range ns {
+		out = append(out, "netns "+n)
+	}
+	for _, pat := range []string{"/run/cairn/network/leases/*/*", "/run/cairn/network/containers/*"} {
+		files, _ := filepath.Glob(pat)
+		for _, f := range files {
+			out = append(out, "state "+f)
 		}
 	}
 	return out

@@ -70,14 +70,20 @@ func (b *syncBuffer) String() string {
 // pid: only what the test started) if it still runs.
 func (s *store) start(args ...string) *background {
 	s.t.Helper()
+	return s.startWith(cairnBin, nil, args...)
+}
+
+// startWith is start with binary bin, and env added to its environment.
+func (s *store) startWith(bin string, env []string, args ...string) *background {
+	s.t.Helper()
 	bg := &background{
-		cmd:    exec.Command(cairnBin, append([]string{"--root", s.root}, args...)...),
+		cmd:    exec.Command(bin, append([]string{"--root", s.root}, args...)...),
 		stdout: &syncBuffer{}, stderr: &syncBuffer{},
 		done: make(chan struct{}),
 	}
 	bg.cmd.Stdout, bg.cmd.Stderr = bg.stdout, bg.stderr
-	if len(s.env) > 0 {
-		bg.cmd.Env = append(os.Environ(), s.env...)
+	if len(s.env)+len(env) > 0 {
+		bg.cmd.Env = append(append(os.Environ(), s.env...), env...)
 	}
 	if err := bg.cmd.Start(); err != nil {
 		s.t.Fatal(err)
@@ -265,7 +271,7 @@ func TestRunForegroundStreamsAndExitCodes(t *testing.T) {
 	s.fails(126, "", "run", "--rm", "busybox", "/etc/passwd")
 	s.fails(125, "No such image", "run", "--rm", "--pull=never", "nosuchimage")
 	s.fails(125, "invalid argument \"12q\" for \"-m, --memory\"", "run", "--rm", "--memory", "12q", "busybox", "true")
-	s.fails(125, "network", "run", "--rm", "--network", "bridge", "busybox", "true")
+	s.fails(125, "network nosuchnet not found", "run", "--rm", "--network", "nosuchnet", "busybox", "true")
 	s.fails(125, "unknown capability", "run", "--rm", "--cap-add", "NOPE", "busybox", "true")
 	s.fails(125, "flag provided but not defined", "run", "--no-such-flag", "busybox", "true")
 	s.fails(1, "No such container", "logs", "nosuchcontainer")
@@ -486,7 +492,7 @@ func TestIsolation(t *testing.T) {
 		// sh and ls: the container's own processes only; kcore and firmware masked.
 		t.Errorf("processes seen, kcore bytes, firmware entries: %q", out)
 	}
-	if out := s.ok("run", "--rm", "busybox", "sh", "-c", "ls /sys/class/net"); out != "lo\n" {
+	if out := s.ok("run", "--rm", "--network", "none", "busybox", "sh", "-c", "ls /sys/class/net"); out != "lo\n" {
 		t.Errorf("--network none: interfaces %q, want lo only", out)
 	}
 	hostIfaces, _ := os.ReadDir("/sys/class/net")

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/docker/go-connections/nat"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/opencontainers/go-digest"
 )
@@ -45,6 +46,21 @@ type Container struct {
 	Host   HostConfig    `json:"HostConfig"`
 	Mounts []Mount       `json:"Mounts"`
 	State  State         `json:"State"`
+	// Networks are the networks the container joins when it starts (its
+	// NetworkMode, then those `network connect` added), each with what it
+	// asks there; what it has there while it runs is the network store's.
+	Networks map[string]*EndpointSettings `json:"Networks,omitempty"`
+}
+
+// EndpointSettings is what a container asks of one network, as Docker's
+// endpoint configuration.
+type EndpointSettings struct {
+	Aliases     []string `json:"Aliases"`
+	IPv4Address string   `json:"IPv4Address,omitempty"` // --ip
+	MacAddress  string   `json:"MacAddress,omitempty"`  // --mac-address
+	// Order keeps the networks in the order they were joined: the first
+	// is the container's default route and where its ports are published.
+	Order int `json:"Order"`
 }
 
 // Config is what the container runs, as Docker's container config: the image's
@@ -72,6 +88,15 @@ type HostConfig struct {
 	Memory         int64    `json:"Memory"`    // bytes; 0: no limit
 	NanoCPUs       int64    `json:"NanoCpus"`  // 1e9 is one CPU; 0: no limit
 	PidsLimit      int64    `json:"PidsLimit"` // 0: no limit
+	// PortBindings are -p's: "8080/tcp" → the host addresses and ports
+	// published, as Docker keeps them ("" for every address, or for a port
+	// the kernel picks).
+	PortBindings    nat.PortMap `json:"PortBindings"`
+	PublishAllPorts bool        `json:"PublishAllPorts"` // -P: every exposed port, on a port the kernel picks
+	Dns             []string    `json:"Dns"`
+	DnsSearch       []string    `json:"DnsSearch"`
+	DnsOptions      []string    `json:"DnsOptions"`
+	ExtraHosts      []string    `json:"ExtraHosts"` // --add-host name:ip
 }
 
 // Mount is a volume or bind mount of the container.

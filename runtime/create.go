@@ -12,6 +12,7 @@ import (
 
 	"github.com/cairn-runtime/cairn/image"
 	"github.com/cairn-runtime/cairn/internal/lockfile"
+	"github.com/cairn-runtime/cairn/network"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -35,6 +36,7 @@ type CreateOptions struct {
 	OpenStdin  bool
 	Volumes    []string // -v as given
 	Host       HostConfig
+	Network    NetworkOptions // Mode empty: Host.NetworkMode, else the default bridge
 }
 
 // DefaultPath is the PATH a container gets when its image sets none, as Docker's.
@@ -65,12 +67,8 @@ func (s *Store) Create(ctx context.Context, o CreateOptions) (*Container, error)
 	if name != "" && !validName(name) {
 		return nil, fmt.Errorf("%w: Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", ErrInvalid, o.Name)
 	}
-	switch o.Host.NetworkMode {
-	case "":
-		o.Host.NetworkMode = "none"
-	case "none", "host":
-	default:
-		return nil, fmt.Errorf("%w: network %q not found: cairn has the networks none and host", ErrInvalid, o.Host.NetworkMode)
+	if o.Network.Mode == "" {
+		o.Network.Mode = o.Host.NetworkMode
 	}
 	if _, err := capabilities(o.Host); err != nil {
 		return nil, err
@@ -151,9 +149,12 @@ func (s *Store) Create(ctx context.Context, o CreateOptions) (*Container, error)
 		cfg.User = o.User
 	}
 	cfg.Hostname = o.Hostname
+	if err := s.networkConfig(ctx, c, o.Network); err != nil {
+		return nil, err
+	}
 	if cfg.Hostname == "" {
 		cfg.Hostname = ShortID(id)
-		if o.Host.NetworkMode == "host" {
+		if c.Host.NetworkMode == ModeHost {
 			cfg.Hostname, _ = os.Hostname()
 		}
 	}
@@ -236,15 +237,14 @@ func (s *Store) prepare(dir string, c *Container) error {
 			return err
 		}
 	}
-	hosts := "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n" +
-		"fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
-	if c.Host.NetworkMode == "host" {
-		if b, err := os.ReadFile("/etc/hosts"); err == nil {
-			hosts = string(b)
-		}
-	}
+	// On a network of the store, Attach writes hosts and resolv.conf anew
+	// at every start; with none or host they are written once, here.
 	resolv, _ := os.ReadFile("/etc/resolv.conf")
-	files := map[string]string{"hostname": c.Config.Hostname + "\n", "hosts": hosts, "resolv.conf": string(resolv)}
+	dns := network.DNS{Servers: c.Host.Dns, Search: c.Host.DnsSearch, Options: c.Host.DnsOptions}
+	if c.Host.NetworkMode != ModeHost || len(dns.Servers)+len(dns.Search)+len(dns.Options) > 0 {
+		resolv = network.ResolvConf(resolv, dns)
+	}
+	files := map[string]string{"hostname": c.Config.Hostname + "\n", "hosts": extraHostsFile(c), "resolv.conf": string(resolv)}
 	for name, content := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
 			return err

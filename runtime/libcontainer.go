@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -92,8 +93,13 @@ func (s *Store) signal(id string, sig syscall.Signal) error {
 
 // cleanup removes what a container that no longer runs leaves: libcontainer's
 // state and the container's cgroups (killing what is left in them), and the
-// mount of its root. It is idempotent.
-func (s *Store) cleanup(c *Container) error {
+// mount of its root, and its network. It is idempotent.
+func (s *Store) cleanup(ctx context.Context, c *Container) error {
+	// Its network first: a start cut short may have set it up before
+	// libcontainer wrote anything.
+	if err := s.detachNetwork(ctx, c.ID); err != nil {
+		return fmt.Errorf("container %s: %w", ShortID(c.ID), err)
+	}
 	if _, err := os.Lstat(filepath.Join(s.state, c.ID)); errors.Is(err, os.ErrNotExist) {
 		// libcontainer makes its directory before the cgroups: nothing of it is left.
 		return snapshot.Unmount(s.RootFS(c.ID))

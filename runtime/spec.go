@@ -189,8 +189,13 @@ func process(c *Container, rootfs string, p processSpec) (*specs.Process, error)
 // read-only paths, device rules and seccomp profile; no_new_privs. With
 // --privileged: every capability and device of the host, /sys and cgroups
 // writable, nothing masked, no seccomp.
-func (s *Store) spec(c *Container, rootfs string, proc *specs.Process) (*specs.Spec, error) {
-	dir := s.path(c.ID)
+//
+// netns is the network namespace it joins: "" for one of its own (loopback
+// only, or set up by the network store), "host" for none, or the path of
+// one. files is the directory whose hosts, hostname and resolv.conf are
+// bound on /etc (another container's, for --network container:).
+func (s *Store) spec(c *Container, rootfs string, proc *specs.Process, netns, files string) (*specs.Spec, error) {
+	dir := files
 	ro := func(opts ...string) []string {
 		if c.Host.Privileged {
 			return opts
@@ -198,10 +203,11 @@ func (s *Store) spec(c *Container, rootfs string, proc *specs.Process) (*specs.S
 		return append(opts, "ro")
 	}
 	spec := &specs.Spec{
-		Version:  specs.Version,
-		Root:     &specs.Root{Path: rootfs, Readonly: c.Host.ReadonlyRootfs},
-		Hostname: c.Config.Hostname,
-		Process:  proc,
+		Version:    specs.Version,
+		Root:       &specs.Root{Path: rootfs, Readonly: c.Host.ReadonlyRootfs},
+		Hostname:   c.Config.Hostname,
+		Domainname: c.Config.Domainname,
+		Process:    proc,
 		Mounts: []specs.Mount{
 			{Destination: "/proc", Type: "proc", Source: "proc", Options: []string{"nosuid", "noexec", "nodev"}},
 			{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}},
@@ -224,8 +230,12 @@ func (s *Store) spec(c *Container, rootfs string, proc *specs.Process) (*specs.S
 			},
 		},
 	}
-	if c.Host.NetworkMode != "host" {
+	switch netns {
+	case "host":
+	case "":
 		spec.Linux.Namespaces = append(spec.Linux.Namespaces, specs.LinuxNamespace{Type: specs.NetworkNamespace})
+	default:
+		spec.Linux.Namespaces = append(spec.Linux.Namespaces, specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: netns})
 	}
 	for _, m := range c.Mounts {
 		opts := []string{"rbind", "rprivate"}

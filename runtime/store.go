@@ -16,6 +16,8 @@ import (
 	"github.com/cairn-runtime/cairn/image"
 	"github.com/cairn-runtime/cairn/internal/atomicfile"
 	"github.com/cairn-runtime/cairn/internal/lockfile"
+	"github.com/cairn-runtime/cairn/internal/names"
+	"github.com/cairn-runtime/cairn/network"
 	"github.com/cairn-runtime/cairn/snapshot"
 	"github.com/opencontainers/go-digest"
 )
@@ -27,6 +29,7 @@ type Options struct {
 	Tmp       string // the root's temporary directory, on the same filesystem as Root
 	Images    *image.Store
 	Snapshots *snapshot.Store
+	Networks  *network.Store
 	// Monitor returns the command that re-executes cairn as the monitor of
 	// container id (see StartDetached and Serve).
 	Monitor func(id string) *exec.Cmd
@@ -42,6 +45,7 @@ type Store struct {
 	state     string // libcontainer's state root
 	images    *image.Store
 	snaps     *snapshot.Store
+	nets      *network.Store
 	monitor   func(id string) *exec.Cmd
 }
 
@@ -56,6 +60,7 @@ func Open(o Options) (*Store, error) {
 		state:     filepath.Join(o.Run, "libcontainer"),
 		images:    o.Images,
 		snaps:     o.Snapshots,
+		nets:      o.Networks,
 		monitor:   o.Monitor,
 	}
 	for _, d := range []string{s.dir, s.volumes, s.tmp, s.locks} {
@@ -296,7 +301,7 @@ func (s *Store) reap(ctx context.Context, id string) (*Container, error) {
 		c.State.Error = "the process that owned the container was killed: its exit code is lost"
 		c.State.FinishedAt = now()
 		c.State.Pid = 0
-		if err := s.cleanup(c); err != nil {
+		if err := s.cleanup(ctx, c); err != nil {
 			return err
 		}
 		removed = c.Host.AutoRemove
@@ -365,17 +370,5 @@ func randomName() string {
 	return adjectives[(int(b[0])<<8|int(b[1]))%len(adjectives)] + "_" + surnames[(int(b[2])<<8|int(b[3]))%len(surnames)]
 }
 
-// validName is Docker's rule for container and volume names:
-// [a-zA-Z0-9][a-zA-Z0-9_.-]*.
-func validName(n string) bool {
-	if n == "" {
-		return false
-	}
-	for i, r := range n {
-		alnum := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9'
-		if !alnum && (i == 0 || r != '_' && r != '.' && r != '-') {
-			return false
-		}
-	}
-	return true
-}
+// validName is Docker's rule for these names (internal/names).
+func validName(n string) bool { return names.Valid(n) }

@@ -8,6 +8,7 @@ import (
 	"syscall"
 
 	"github.com/cairn-runtime/cairn/internal/lockfile"
+	"github.com/cairn-runtime/cairn/network"
 	"github.com/cairn-runtime/cairn/snapshot"
 	"github.com/opencontainers/runc/libcontainer"
 )
@@ -20,6 +21,7 @@ type Task struct {
 	proc  *libcontainer.Process
 	io    *stdio
 	owner *lockfile.Lock
+	net   *network.Attachment // its network, held while it runs (nil: none of the store's)
 }
 
 // ID is the container's ID.
@@ -62,8 +64,14 @@ func (s *Store) Start(ctx context.Context, ref string, o IO) (*Task, error) {
 			if t.lc != nil {
 				t.lc.Destroy()
 			}
-			snapshot.Unmount(s.RootFS(id))
 			bg := context.WithoutCancel(ctx)
+			if derr := s.detachNetwork(bg, id); derr != nil {
+				err = fmt.Errorf("%w (and undoing its network: %w)", err, derr)
+			}
+			if t.net != nil {
+				t.net.Release()
+			}
+			snapshot.Unmount(s.RootFS(id))
 			c, uerr := s.update(bg, id, func(c *Container) error {
 				c.State.Error = err.Error()
 				c.State.ExitCode = exitCodeOf(err)
@@ -88,7 +96,7 @@ func (t *Task) start(ctx context.Context, o IO) error {
 		return fmt.Errorf("container %s: %w", ShortID(c.ID), ErrRunning)
 	}
 	// What a previous run left if its owner was killed.
-	if err := s.cleanup(c); err != nil {
+	if err := s.cleanup(ctx, c); err != nil {
 		return err
 	}
 	rootfs := s.RootFS(c.ID)
@@ -105,6 +113,14 @@ func (t *Task) start(ctx context.Context, o IO) error {
 	if err := s.prepareMounts(ctx, c, rootfs); err != nil {
 		return err
 	}
+	att, netns, files, err := s.attachNetwork(ctx, c)
+	if err != nil {
+		return err
+	}
+	if c.Host.NetworkMode == ModeHost {
+		netns = "host"
+	}
+	t.net = att
 	args := append([]string{c.Path}, c.Args...)
 	proc, err := process(c, rootfs, processSpec{
 		args: args, env: processEnv(c, c.Config.Tty, nil),
@@ -113,7 +129,7 @@ func (t *Task) start(ctx context.Context, o IO) error {
 	if err != nil {
 		return err
 	}
-	spec, err := s.spec(c, rootfs, proc)
+	spec, err := s.spec(c, rootfs, proc, netns, files)
 	if err != nil {
 		return err
 	}
@@ -163,11 +179,21 @@ func (t *Task) Wait(ctx context.Context) (int, error) {
 		oom = oomKilled(st.CgroupPaths)
 	}
 	defer t.owner.Unlock()
-	// The cgroups go while the root is unmounted and, with --rm, removed.
-	destroyed := make(chan error, 1)
-	go func() { destroyed <- destroy(t.lc) }()
 	ctx = context.WithoutCancel(ctx) // whatever happens to the caller, the end is recorded
 	s, c := t.s, t.c
+	// The cgroups and the network go while the root is unmounted and, with
+	// --rm, removed.
+	destroyed := make(chan error, 1)
+	go func() {
+		err := destroy(t.lc)
+		if nerr := s.detachNetwork(ctx, c.ID); err == nil {
+			err = nerr
+		}
+		if t.net != nil {
+			t.net.Release()
+		}
+		destroyed <- err
+	}()
 	if c.Host.AutoRemove {
 		err := snapshot.Unmount(s.RootFS(c.ID))
 		if derr := <-destroyed; err == nil {
@@ -239,7 +265,7 @@ func (s *Store) Remove(ctx context.Context, ref string, o RemoveOptions) error {
 			return err
 		}
 	}
-	if err := s.cleanup(c); err != nil {
+	if err := s.cleanup(ctx, c); err != nil {
 		return err
 	}
 	return s.remove(ctx, c, o.Volumes)

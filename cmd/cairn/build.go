@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/cairn-runtime/cairn/builder"
 	"github.com/cairn-runtime/cairn/engine"
@@ -25,7 +26,7 @@ func buildCommand() *cli.Command {
 			&cli.BoolFlag{Name: "no-cache", Usage: "do not use cache when building the image"},
 			&cli.BoolFlag{Name: "pull", Usage: "always attempt to pull a newer version of the FROM images"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "suppress the build output and print image ID on success"},
-			&cli.StringFlag{Name: "network", Value: "host", Usage: "the network of RUN steps: host or none"},
+			&cli.StringFlag{Name: "network", Value: "bridge", Usage: "the network of RUN steps: bridge, a user network, host or none"},
 			&cli.BoolFlag{Name: "rm", Value: true, Usage: "remove intermediate containers (cairn always does)"},
 			&cli.BoolFlag{Name: "force-rm", Usage: "always remove intermediate containers (cairn always does)"},
 		},
@@ -37,10 +38,8 @@ func runBuild(cliContext *cli.Context) error {
 	if cliContext.NArg() != 1 {
 		return argsError(cliContext, "exactly 1 argument")
 	}
-	switch n := cliContext.String("network"); n {
-	case "host", "none":
-	default:
-		return usage("network %q not found: cairn builds with the networks host and none", n)
+	if n := cliContext.String("network"); strings.HasPrefix(n, "container:") {
+		return usage("network %q: RUN steps of a build cannot share another container's network", n)
 	}
 	for _, tag := range cliContext.StringSlice("tag") {
 		if _, err := image.ParseName(tag); err != nil {

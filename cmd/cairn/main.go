@@ -79,6 +79,8 @@ func newApp() *cli.App {
 			execCommand(),
 			exportCommand(),
 			volumeCommand(),
+			networkCommand(),
+			portCommand(),
 			commitCommand(),
 			buildCommand(),
 			builderCommand(),

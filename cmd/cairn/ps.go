@@ -67,7 +67,7 @@ func containerRow(c engine.ContainerSummary, noTrunc bool) psRow {
 		ID: runtime.ShortID(c.ID), Image: c.Config.Image, Command: strconv.Quote(ellipsis(cmd, 20)),
 		CreatedAt:  c.Created.Local().Format("2006-01-02 15:04:05 -0700 MST"),
 		RunningFor: units.HumanDuration(time.Since(c.Created)) + " ago",
-		Status:     c.Status, State: c.State.Status, Names: c.Name, Networks: c.Host.NetworkMode,
+		Status:     c.Status, State: c.State.Status, Names: c.Name, Networks: strings.Join(c.Networks, ","), Ports: c.Ports,
 	}
 	if noTrunc {
 		r.ID, r.Command = c.ID, strconv.Quote(cmd)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/cairn-runtime/cairn/engine"
 	"github.com/cairn-runtime/cairn/image"
+	"github.com/cairn-runtime/cairn/network"
 	"github.com/cairn-runtime/cairn/runtime"
 	"github.com/docker/go-units"
 	"github.com/urfave/cli/v2"
@@ -35,7 +36,18 @@ func createFlags() []cli.Flag {
 		&cli.StringFlag{Name: "memory", Aliases: []string{"m"}, Usage: "memory limit (e.g. 64m)"},
 		&cli.StringFlag{Name: "cpus", Usage: "number of CPUs (e.g. 0.5)"},
 		&cli.Int64Flag{Name: "pids-limit", Usage: "tune container pids limit (-1 for unlimited)"},
-		&cli.StringFlag{Name: "network", Aliases: []string{"net"}, Value: "none", Usage: "network: none (loopback only) or host"},
+		&cli.StringFlag{Name: "network", Aliases: []string{"net"}, Value: "bridge", Usage: "connect a container to a network: bridge, a user network, host, none, or container:NAME"},
+		&cli.StringSliceFlag{Name: "network-alias", Aliases: []string{"net-alias"}, Usage: "add a network-scoped alias for the container"},
+		&cli.StringFlag{Name: "ip", Usage: "IPv4 address (e.g., 172.30.100.104)"},
+		&cli.StringFlag{Name: "mac-address", Usage: "container MAC address (e.g., 92:d0:c6:0a:29:33)"},
+		&cli.StringSliceFlag{Name: "publish", Aliases: []string{"p"}, Usage: "publish a container's port(s) to the host ([IP:][HOST:]CONTAINER[/PROTO])"},
+		&cli.BoolFlag{Name: "publish-all", Aliases: []string{"P"}, Usage: "publish all exposed ports to random ports"},
+		&cli.StringSliceFlag{Name: "expose", Usage: "expose a port or a range of ports"},
+		&cli.StringSliceFlag{Name: "dns", Usage: "set custom DNS servers"},
+		&cli.StringSliceFlag{Name: "dns-search", Usage: "set custom DNS search domains"},
+		&cli.StringSliceFlag{Name: "dns-option", Aliases: []string{"dns-opt"}, Usage: "set DNS options"},
+		&cli.StringSliceFlag{Name: "add-host", Usage: "add a custom host-to-IP mapping (host:ip, or host:host-gateway)"},
+		&cli.StringFlag{Name: "domainname", Usage: "container NIS domain name"},
 		&cli.BoolFlag{Name: "privileged", Usage: "give extended privileges to this container"},
 		&cli.StringSliceFlag{Name: "cap-add", Usage: "add Linux capabilities"},
 		&cli.StringSliceFlag{Name: "cap-drop", Usage: "drop Linux capabilities"},
@@ -109,7 +121,20 @@ func createOptions(cliContext *cli.Context) (runtime.CreateOptions, error) {
 	o.Volumes = cliContext.StringSlice("volume")
 	h := &o.Host
 	h.ReadonlyRootfs, h.Privileged = cliContext.Bool("read-only"), cliContext.Bool("privileged")
-	h.NetworkMode = cliContext.String("network")
+	n := &o.Network
+	n.Mode = cliContext.String("network")
+	n.Aliases, n.IP, n.MAC = cliContext.StringSlice("network-alias"), cliContext.String("ip"), cliContext.String("mac-address")
+	n.Domainname = cliContext.String("domainname")
+	n.Expose, n.PublishAll = cliContext.StringSlice("expose"), cliContext.Bool("publish-all")
+	n.DNS = network.DNS{Servers: cliContext.StringSlice("dns"), Search: cliContext.StringSlice("dns-search"), Options: cliContext.StringSlice("dns-option")}
+	n.ExtraHosts = cliContext.StringSlice("add-host")
+	if p := cliContext.StringSlice("publish"); len(p) > 0 {
+		_, ports, err := network.ParsePorts(p)
+		if err != nil {
+			return o, usage("invalid argument %q for \"-p, --publish\" flag: %v\nSee 'cairn %s --help'.", strings.Join(p, ","), err, cliContext.Command.Name)
+		}
+		n.Ports = ports
+	}
 	h.CapAdd, h.CapDrop = cliContext.StringSlice("cap-add"), cliContext.StringSlice("cap-drop")
 	h.AutoRemove = cliContext.Bool("rm")
 	if m := cliContext.String("memory"); m != "" {
