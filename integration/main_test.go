@@ -45,10 +45,18 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "integration: build cairn:", err)
 		return 1
 	}
-	before := leftovers()
+	before := append(leftovers(), networkState(true)...)
 	code := m.Run()
-	// What the tests' containers may leave behind: mounts and cgroups.
-	if leaked := subtract(leftovers(), before); len(leaked) > 0 {
+	// The default bridge stays up after its last container, as docker0
+	// does: network prune takes it down, so that the tests leave no trace.
+	if out, err := exec.Command(cairnBin, "--root", filepath.Join(dir, "prune"), "network", "prune").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "integration: network prune: %v\n%s", err, out)
+		if code == 0 {
+			code = 1
+		}
+	}
+	// What the tests' containers may leave behind: mounts, cgroups, network.
+	if leaked := subtract(append(leftovers(), networkState(true)...), before); len(leaked) > 0 {
 		fmt.Fprintf(os.Stderr, "integration: the tests left behind:\n  %s\n", strings.Join(leaked, "\n  "))
 		if code == 0 {
 			code = 1
@@ -70,7 +78,6 @@ func leftovers() []string {
 			out = append(out, "mount "+f[1])
 		}
 	}
-	out = append(out, networkLeftovers()...)
 	dirs, _ := filepath.Glob("/sys/fs/cgroup/*/cairn/*")
 	v2, _ := filepath.Glob("/sys/fs/cgroup/cairn/*") // cgroup v2
 	dirs = append(dirs, v2...)
@@ -82,21 +89,38 @@ func leftovers() []string {
 	return out
 }
 
-// networkLeftovers lists what the network leaves on the host: cairn's
-// firewall lines, its links (veths vc…, bridges cairn…), its network
+// networkLeftovers lists what the network leaves on the host but the
+// default bridge, which stays up once a container brought it up, as docker0
+// does (networkState(true) lists it too): cairn's firewall lines, its links
+// (veths vc…, the bridges cairn-… of user networks), its network
 // namespaces, and the leases and records under /run/cairn/network.
-func networkLeftovers() []string {
+func networkLeftovers() []string { return networkState(false) }
+
+// defaultBridgeLine reports whether a firewall line is the default bridge's
+// or the shared chains', which stay while the default bridge is up.
+func defaultBridgeLine(l string) bool {
+	sum := sha256.Sum256([]byte("cairn default bridge"))
+	for _, k := range []string{"cairn:base:", "cairn:net:" + hex.EncodeToString(sum[:])[:12] + ":",
+		":CAIRN-FORWARD ", ":CAIRN-PREROUTING ", ":CAIRN-OUTPUT ", ":CAIRN-POSTROUTING "} {
+		if strings.Contains(l, k) {
+			return true
+		}
+	}
+	return false
+}
+
+func networkState(all bool) []string {
 	var out []string
 	if b, err := exec.Command("iptables-save").Output(); err == nil {
 		for _, l := range strings.Split(string(b), "\n") {
-			if strings.Contains(l, "cairn") || strings.Contains(l, "CAIRN") {
+			if (strings.Contains(l, "cairn") || strings.Contains(l, "CAIRN")) && (all || !defaultBridgeLine(l)) {
 				out = append(out, "firewall "+regexp.MustCompile(`\[\d+:\d+\]`).ReplaceAllString(l, ""))
 			}
 		}
 	}
 	if links, err := os.ReadDir("/sys/class/net"); err == nil {
 		for _, l := range links {
-			if n := l.Name(); regexp.MustCompile(`^(vc[0-9a-f]{10}\d+|cairn.*)$`).MatchString(n) {
+			if n := l.Name(); regexp.MustCompile(`^(vc[0-9a-f]{10}\d+|cairn.*)$`).MatchString(n) && (all || n != "cairn0") {
 				out = append(out, "link "+n)
 			}
 		}
@@ -148,8 +172,8 @@ func newStore(t testing.TB) *store {
 	return s
 }
 
-// cleanup removes the containers a test left (a failed one, most often), and
-// the store's runtime state directory (see engine.RunDir).
+// cleanup removes the containers a test left (a failed one, most often),
+// its networks, and the store's runtime state directory (see engine.RunDir).
 func (s *store) cleanup() {
 	if _, err := os.Stat(s.root); err != nil {
 		return
@@ -159,6 +183,11 @@ func (s *store) cleanup() {
 		if r := s.run(nil, append([]string{"rm", "-f", "-v"}, ids...)...); r.Code != 0 {
 			s.t.Errorf("cleanup: rm -f: %s", r.Stderr)
 		}
+	}
+	// Its user networks go with it: their bridges stay up while they are
+	// defined, and the definitions are in the root.
+	if r := s.run(nil, "network", "prune"); r.Code != 0 {
+		s.t.Errorf("cleanup: network prune: %s", r.Stderr)
 	}
 	sum := sha256.Sum256([]byte(s.root))
 	os.RemoveAll(filepath.Join("/run/cairn", hex.EncodeToString(sum[:8])))

@@ -1280,3 +1280,30 @@ func TestNetworkReload(t *testing.T) {
 	}
 	nwWaitGet(t, addr, "reloaded\n")
 }
+
+// A user network's bridge stays up, as Docker's do, until `network rm`; a
+// root deleted with its networks up leaves bridges no definition names,
+// which the next `network prune` of any root takes down.
+func TestNetworkBridgeOfDeletedRoot(t *testing.T) {
+	s := nwStore(t)
+	s.ok("network", "create", "gone-with-root")
+	id := strings.TrimSpace(s.ok("network", "inspect", "-f", "{{.Id}}", "gone-with-root"))
+	s.ok("run", "--rm", "--network", "gone-with-root", "busybox", "true")
+	bridge := "cairn-" + id[:8]
+	if _, err := os.Stat("/sys/class/net/" + bridge); err != nil {
+		t.Fatalf("the bridge of a network without containers: %v (it stays up until network rm)", err)
+	}
+	if err := os.Remove(filepath.Join(s.root, "networks", "gone-with-root.json")); err != nil {
+		t.Fatal(err)
+	}
+	other := newStore(t)
+	other.ok("network", "prune")
+	if _, err := os.Stat("/sys/class/net/" + bridge); err == nil {
+		t.Fatalf("bridge %s of a network whose definition is gone is still up after network prune", bridge)
+	}
+	for _, l := range nwCairnLines(t) {
+		if strings.Contains(l, id[:12]) || strings.Contains(l, bridge) {
+			t.Errorf("a line of the gone network stays: %s", l)
+		}
+	}
+}

@@ -170,7 +170,7 @@ func (s *Store) attach(req Request, r *Record) error {
 		return err
 	}
 	for _, n := range nets {
-		if err := ensureBridge(n, mtu); err != nil {
+		if err := s.bringUp(n, mtu); err != nil {
 			return err
 		}
 		failpoint.Hit("network-bridge")
@@ -247,9 +247,9 @@ func (s *Store) applyRules(r *Record) error {
 }
 
 // Detach undoes container id's network, from its record, whatever its
-// maker reached: firewall lines, interfaces, namespace, leases (and its
-// networks' bridges and lines when it was the last on them), and its
-// peers' /etc/hosts. A container without a record has nothing to undo.
+// maker reached: its firewall lines, interfaces, namespace and leases, and
+// its peers' /etc/hosts. Its networks stay up, their bridges and lines with
+// them, as Docker's do. A container without a record has nothing to undo.
 func (s *Store) Detach(ctx context.Context, id string) error {
 	l, err := s.lock(ctx)
 	if err != nil {
@@ -267,32 +267,11 @@ func (s *Store) Detach(ctx context.Context, id string) error {
 // the others, and the first error is returned.
 func (s *Store) detach(r *Record) error {
 	var errs []error
-	others, err := s.records()
-	if err != nil {
-		return err
-	}
-	others = slices.DeleteFunc(others, func(o *Record) bool { return o.ID == r.ID })
-	prefixes := []string{containerTag(r.ID)}
-	chains := containerChains(r)
-	var lastNets []Endpoint
-	for _, e := range r.Endpoints {
-		used := false
-		for _, o := range others {
-			used = used || o.endpoint(e.NetworkID) != nil
-		}
-		if !used {
-			prefixes = append(prefixes, netTag(&e))
-			lastNets = append(lastNets, e)
-		}
-	}
-	if len(others) == 0 {
-		prefixes = append(prefixes, "cairn:base")
-		chains = append(chains, baseChains...)
-	}
-	if r.Rules {
+	// Only a container that publishes ports has lines of its own.
+	if r.Rules && len(r.Ports) > 0 {
 		if cur, err := save(); err != nil {
 			errs = append(errs, err)
-		} else if err := remove(cur, prefixes, chains).restore(); err != nil {
+		} else if err := remove(cur, []string{containerTag(r.ID)}, containerChains(r)).restore(); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -305,11 +284,6 @@ func (s *Store) detach(r *Record) error {
 	}
 	if r.NetNS != "" {
 		if err := deleteNetNS(r.NetNS); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	for _, e := range lastNets {
-		if err := deleteLink(e.Bridge); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -72,7 +72,7 @@ func (s *Store) Connect(ctx context.Context, id string, er EndpointRequest) (*En
 		}
 		return nil, err
 	}
-	if err := ensureBridge(n, hostMTU()); err != nil {
+	if err := s.bringUp(n, hostMTU()); err != nil {
 		return undo(err)
 	}
 	if err := addVeth(r.NetNS, e, hostMTU(), len(r.Endpoints) == 1); err != nil {
@@ -111,47 +111,23 @@ func (s *Store) Disconnect(ctx context.Context, id, ref string) error {
 
 func (s *Store) disconnect(r *Record, netID string) error {
 	e := *r.endpoint(netID)
-	others, err := s.records()
-	if err != nil {
-		return err
-	}
-	last := true
-	for _, o := range others {
-		if o.ID != r.ID && o.endpoint(netID) != nil {
-			last = false
-		}
-	}
-	prefixes := []string{}
-	if last {
-		prefixes = append(prefixes, netTag(&e))
-	}
 	first := len(r.Endpoints) > 0 && r.Endpoints[0].NetworkID == netID
-	var chains []chain
 	if first && len(r.Ports) > 0 {
 		// Its ports were published on this address: they go with it.
-		prefixes = append(prefixes, containerTag(r.ID))
-		chains = containerChains(r)
-		r.Ports = nil
-	}
-	if len(prefixes) > 0 {
 		cur, err := save()
 		if err != nil {
 			return err
 		}
-		if err := remove(cur, prefixes, chains).restore(); err != nil {
+		if err := remove(cur, []string{containerTag(r.ID)}, containerChains(r)).restore(); err != nil {
 			return err
 		}
+		r.Ports = nil
 	}
 	if err := deleteVethIn(r.NetNS, e.IfName); err != nil {
 		return err
 	}
 	if err := deleteLink(e.HostVeth); err != nil {
 		return err
-	}
-	if last {
-		if err := deleteLink(e.Bridge); err != nil {
-			return err
-		}
 	}
 	if err := s.release(netID, e.IP, r.ID); err != nil {
 		return err
@@ -198,23 +174,32 @@ func (s *Store) Reload(ctx context.Context) (int, error) {
 
 // sweep reconciles the host with the records: the records of containers
 // that are gone are detached, and what no record names — a namespace of
-// cairn's, a veth, a bridge, firewall lines — is removed. The caller holds
-// the lock.
+// cairn's, a veth, a container's firewall lines, the lines of a network
+// whose bridge is gone, the shared chains when no bridge of cairn's is up —
+// is removed. Bridges stay: a network is up without containers. The caller
+// holds the lock.
 func (s *Store) sweep(ctx context.Context) error {
 	if err := s.sweepGone(); err != nil {
 		return err
+	}
+	orphans, err := s.orphanBridges()
+	if err != nil {
+		return err
+	}
+	for _, n := range orphans {
+		if err := s.takeDown(n); err != nil && !errors.Is(err, ErrInUse) {
+			return err
+		}
 	}
 	recs, err := s.records()
 	if err != nil {
 		return err
 	}
-	ids, vethsUsed, bridgesUsed, netsUsed := map[string]bool{}, map[string]bool{}, map[string]bool{}, map[string]bool{}
+	ids, vethsUsed := map[string]bool{}, map[string]bool{}
 	for _, r := range recs {
 		ids[short(r.ID)] = true
 		for _, e := range r.Endpoints {
 			vethsUsed[e.HostVeth] = true
-			bridgesUsed[e.Bridge] = true
-			netsUsed[e.NetworkID[:12]] = true
 		}
 	}
 	var errs []error
@@ -231,14 +216,16 @@ func (s *Store) sweep(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	bridges := map[string]bool{}
 	for _, link := range links {
 		name := link.Attrs().Name
 		switch {
-		case link.Type() == "veth" && strings.HasPrefix(name, "vc") && len(name) >= 12 && !vethsUsed[name],
-			link.Type() == "bridge" && (name == defaultBridge || strings.HasPrefix(name, "cairn-")) && !bridgesUsed[name]:
+		case link.Type() == "veth" && strings.HasPrefix(name, "vc") && len(name) >= 12 && !vethsUsed[name]:
 			if err := deleteLink(name); err != nil {
 				errs = append(errs, err)
 			}
+		case link.Type() == "bridge" && (name == defaultBridge || strings.HasPrefix(name, "cairn-")):
+			bridges[name] = true
 		}
 	}
 	cur, err := save()
@@ -258,11 +245,11 @@ func (s *Store) sweep(ctx context.Context) error {
 			var p string
 			switch {
 			case parts[1] == "base":
-				if len(recs) == 0 {
+				if len(bridges) == 0 {
 					p = "cairn:base"
 				}
 			case parts[1] == "net" && len(parts) > 2:
-				if !netsUsed[parts[2]] {
+				if br := bridgeOf(l); br != "" && !bridges[br] {
 					p = "cairn:net:" + parts[2]
 				}
 			case !ids[parts[1]]:
@@ -277,7 +264,7 @@ func (s *Store) sweep(ctx context.Context) error {
 			}
 		}
 	}
-	if len(recs) == 0 {
+	if len(bridges) == 0 {
 		chains = append(chains, baseChains...)
 	}
 	if len(prefixes) > 0 || len(chains) > 0 {
@@ -286,6 +273,17 @@ func (s *Store) sweep(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// bridgeOf is the bridge a network's firewall line names (its -i or -o).
+func bridgeOf(line string) string {
+	f := strings.Fields(line)
+	for i := 0; i+1 < len(f); i++ {
+		if (f[i] == "-i" || f[i] == "-o") && f[i+1] != "cairn+" {
+			return f[i+1]
+		}
+	}
+	return ""
 }
 
 // Sweep reconciles the host with the records (see sweep): `network prune`

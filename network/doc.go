@@ -17,9 +17,13 @@
 // bridge; eth0, eth1… in the container's network namespace), and rules in
 // chains of its own (CAIRN-<id12>, CAIRN-L<id12>, CAIRN-F<id12>) that the
 // shared chains jump to. A network's bridge and its own rules (masquerade,
-// forwarding, isolation from the other networks) exist while a container is
-// attached to it, and go with the last one, as netavark does; the shared
-// chains go with the last network.
+// forwarding, isolation from the other networks) come up with its first
+// container and stay up, as docker0 and Docker's user bridges do, until
+// `network rm` (or `network prune`, which also takes the default bridge
+// down when no container is on it); the shared chains go with the last
+// bridge. A bridge whose definition went away with its root is taken down
+// by the next prune of any root (/run/cairn/network/bridges records which
+// root brought each one up).
 //
 // Daemonless ownership: every change is made under one host-wide lock
 // (/run/cairn/network/lock), and before touching the host, Attach writes

@@ -74,11 +74,11 @@ func baseRules() []rule {
 	}
 }
 
-func netTag(e *Endpoint) string { return "cairn:net:" + e.NetworkID[:12] }
+func netTag(networkID string) string { return "cairn:net:" + networkID[:12] }
 
 // networkRules are the lines of the network of endpoint e.
 func networkRules(e *Endpoint) []rule {
-	t, br, sub := netTag(e), e.Bridge, e.Subnet.String()
+	t, br, sub := netTag(e.NetworkID), e.Bridge, e.Subnet.String()
 	out := []rule{
 		{table: "filter", chain: "CAIRN-FORWARD", spec: fmt.Sprintf("-i %s -o %s -j ACCEPT", br, br), tag: t + ":intra"},
 		{table: "filter", chain: "CAIRN-FORWARD", spec: fmt.Sprintf("-i %s -o cairn+ -j DROP", br), tag: t + ":isolate"},

@@ -296,7 +296,7 @@ func TestRemove(t *testing.T) {
 	}
 
 	// The last container: everything of cairn's goes, the host's lines stay.
-	prefixes := []string{containerTag(r.ID), netTag(&r.Endpoints[0]), "cairn:base"}
+	prefixes := []string{containerTag(r.ID), netTag(r.Endpoints[0].NetworkID), "cairn:base"}
 	all := remove(cur, prefixes, append(containerChains(r), baseChains...))
 	for _, l := range strings.Split(all.String(), "\n") {
 		if strings.Contains(l, "the host's own") || strings.Contains(l, "-A INPUT") {

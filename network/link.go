@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -272,4 +273,18 @@ func writeSysctl(name, value string) error {
 		return fmt.Errorf("sysctl %s=%s: %w", name, value, err)
 	}
 	return nil
+}
+
+// otherBridges reports whether a bridge of cairn's other than name exists.
+func otherBridges(name string) bool {
+	links, err := netlink.LinkList()
+	if err != nil {
+		return true // when in doubt, keep the shared chains
+	}
+	for _, l := range links {
+		if n := l.Attrs().Name; l.Type() == "bridge" && n != name && (n == defaultBridge || strings.HasPrefix(n, "cairn-")) {
+			return true
+		}
+	}
+	return false
 }

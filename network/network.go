@@ -289,6 +289,17 @@ func (s *Store) remove(ref string) error {
 	case DefaultName, HostName, NoneName:
 		return fmt.Errorf("%w: %s is a pre-defined network and cannot be removed", ErrPredefined, n.Name)
 	}
+	if err := s.takeDown(n); err != nil {
+		return err
+	}
+	return os.Remove(s.defPath(n.Name))
+}
+
+// takeDown removes network n's bridge and its firewall lines (and the
+// shared chains, when no bridge of cairn's is left), if no container is
+// attached to it; the next container on it brings it up again. The caller
+// holds the lock.
+func (s *Store) takeDown(n *Network) error {
 	recs, err := s.records()
 	if err != nil {
 		return err
@@ -298,12 +309,94 @@ func (s *Store) remove(ref string) error {
 			return fmt.Errorf("%w: error while removing network: network %s id %s has active endpoints", ErrInUse, n.Name, n.ID[:12])
 		}
 	}
-	return os.Remove(s.defPath(n.Name))
+	cur, err := save()
+	if err != nil {
+		return err
+	}
+	prefixes := []string{netTag(n.ID)}
+	var chains []chain
+	if !otherBridges(n.Bridge) {
+		prefixes = append(prefixes, "cairn:base")
+		chains = baseChains
+	}
+	if err := remove(cur, prefixes, chains).restore(); err != nil {
+		return err
+	}
+	if err := deleteLink(n.Bridge); err != nil {
+		return err
+	}
+	if err := os.Remove(s.upPath(n.Bridge)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// up is the record of a network whose bridge is up: which root defines
+// it, so that a bridge whose definition went away with its root is found.
+type up struct {
+	Root string `json:"root"`
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+func (s *Store) upPath(bridge string) string { return filepath.Join(s.run, "bridges", bridge+".json") }
+
+// bringUp makes n's bridge, after recording that it is about to.
+func (s *Store) bringUp(n *Network, mtu int) error {
+	if err := os.MkdirAll(filepath.Join(s.run, "bridges"), 0o700); err != nil {
+		return err
+	}
+	root := s.root
+	if n.IsDefault() {
+		root = "" // every root's
+	}
+	b, err := json.Marshal(up{Root: root, ID: n.ID, Name: n.Name})
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.Replace(s.upPath(n.Bridge), b, 0o600); err != nil {
+		return err
+	}
+	return ensureBridge(n, mtu)
+}
+
+// orphanBridges are the user networks whose bridge is up but whose
+// definition is gone (with its root, say).
+func (s *Store) orphanBridges() ([]*Network, error) {
+	entries, err := os.ReadDir(filepath.Join(s.run, "bridges"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	var out []*Network
+	for _, e := range entries {
+		bridge, ok := strings.CutSuffix(e.Name(), ".json")
+		if !ok {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(s.run, "bridges", e.Name()))
+		if err != nil {
+			continue
+		}
+		var u up
+		if json.Unmarshal(b, &u) != nil || u.Root == "" {
+			continue
+		}
+		def, err := os.ReadFile(filepath.Join(u.Root, "networks", u.Name+".json"))
+		var n Network
+		if err == nil && json.Unmarshal(def, &n) == nil && n.ID == u.ID {
+			continue
+		}
+		out = append(out, &Network{Name: u.Name, ID: u.ID, Bridge: bridge, Driver: "bridge"})
+	}
+	return out, nil
 }
 
 // Prune removes every user network no running container is attached to,
-// and sweeps what containers that are gone left (Sweep); it returns the
-// names removed.
+// takes the default bridge down if no container is on it (the next one
+// brings it up again), and sweeps what containers that are gone left
+// (Sweep); it returns the names of the networks removed.
 func (s *Store) Prune(ctx context.Context) ([]string, error) {
 	l, err := s.lock(ctx)
 	if err != nil {
@@ -315,6 +408,9 @@ func (s *Store) Prune(ctx context.Context) ([]string, error) {
 	}
 	all, err := s.List()
 	if err != nil {
+		return nil, err
+	}
+	if err := s.takeDown(all[0]); err != nil && !errors.Is(err, ErrInUse) {
 		return nil, err
 	}
 	var removed []string
