@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/cairn-runtime/cairn/events"
 	"github.com/cairn-runtime/cairn/image"
 	"github.com/cairn-runtime/cairn/network"
 	"github.com/cairn-runtime/cairn/registry"
@@ -48,6 +49,9 @@ type Engine struct {
 	Snapshots  *snapshot.Store
 	Containers *runtime.Store
 	Networks   *network.Store
+	// Events is the store's event journal (events.log under the root),
+	// which every cairn process on the store appends to.
+	Events *events.Journal
 
 	registryConfig string
 	registryOnce   sync.Once
@@ -99,13 +103,14 @@ func Open(o Options) (*Engine, error) {
 	if err != nil {
 		return fail(err)
 	}
+	journal := events.Open(filepath.Join(root, "events.log"), 0)
 	ctrs, err := runtime.Open(runtime.Options{
-		Root: root, Run: run, Tmp: tmp, Images: imgs, Snapshots: snaps, Networks: nets, Monitor: o.Monitor,
+		Root: root, Run: run, Tmp: tmp, Images: imgs, Snapshots: snaps, Networks: nets, Monitor: o.Monitor, Events: journal,
 	})
 	if err != nil {
 		return fail(err)
 	}
-	return &Engine{Root: root, Images: imgs, Snapshots: snaps, Containers: ctrs, Networks: nets, registryConfig: o.RegistryConfig}, nil
+	return &Engine{Root: root, Images: imgs, Snapshots: snaps, Containers: ctrs, Networks: nets, Events: journal, registryConfig: o.RegistryConfig}, nil
 }
 
 // Tmp is the root's directory for work in progress.

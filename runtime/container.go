@@ -50,6 +50,11 @@ type Container struct {
 	// NetworkMode, then those `network connect` added), each with what it
 	// asks there; what it has there while it runs is the network store's.
 	Networks map[string]*EndpointSettings `json:"Networks,omitempty"`
+	// RestartCount is how many times the monitor restarted it.
+	RestartCount int `json:"RestartCount"`
+	// ManuallyStopped: stopped by `stop` (or `kill`), which an
+	// unless-stopped or always policy does not undo until the next start.
+	ManuallyStopped bool `json:"ManuallyStopped,omitempty"`
 }
 
 // EndpointSettings is what a container asks of one network, as Docker's
@@ -97,6 +102,16 @@ type HostConfig struct {
 	DnsSearch       []string    `json:"DnsSearch"`
 	DnsOptions      []string    `json:"DnsOptions"`
 	ExtraHosts      []string    `json:"ExtraHosts"` // --add-host name:ip
+	// RestartPolicy is --restart: what the monitor does when the container
+	// exits.
+	RestartPolicy RestartPolicy `json:"RestartPolicy"`
+}
+
+// RestartPolicy is Docker's: Name is "no" (or ""), "on-failure",
+// "always" or "unless-stopped"; MaximumRetryCount bounds on-failure.
+type RestartPolicy struct {
+	Name              string `json:"Name"`
+	MaximumRetryCount int    `json:"MaximumRetryCount"`
 }
 
 // Mount is a volume or bind mount of the container.
@@ -120,6 +135,25 @@ type State struct {
 	Error      string    `json:"Error"`
 	StartedAt  time.Time `json:"StartedAt"`
 	FinishedAt time.Time `json:"FinishedAt"`
+	// Restarting: the monitor waits to start it again (--restart).
+	Restarting bool `json:"Restarting,omitempty"`
+	// Health is its health check's, when it has one.
+	Health *Health `json:"Health,omitempty"`
+}
+
+// Health is the state of a container's health check, as Docker's.
+type Health struct {
+	Status        string        `json:"Status"` // "starting", "healthy", "unhealthy"
+	FailingStreak int           `json:"FailingStreak"`
+	Log           []HealthProbe `json:"Log"`
+}
+
+// HealthProbe is one run of a health check.
+type HealthProbe struct {
+	Start    time.Time `json:"Start"`
+	End      time.Time `json:"End"`
+	ExitCode int       `json:"ExitCode"`
+	Output   string    `json:"Output"`
 }
 
 // ShortID is the 12-character form of a container ID that Docker prints.

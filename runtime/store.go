@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/cairn-runtime/cairn/events"
 	"github.com/cairn-runtime/cairn/image"
 	"github.com/cairn-runtime/cairn/internal/atomicfile"
 	"github.com/cairn-runtime/cairn/internal/lockfile"
@@ -30,6 +31,7 @@ type Options struct {
 	Images    *image.Store
 	Snapshots *snapshot.Store
 	Networks  *network.Store
+	Events    *events.Journal // what happens to containers is appended here (nil: nowhere)
 	// Monitor returns the command that re-executes cairn as the monitor of
 	// container id (see StartDetached and Serve).
 	Monitor func(id string) *exec.Cmd
@@ -46,6 +48,7 @@ type Store struct {
 	images    *image.Store
 	snaps     *snapshot.Store
 	nets      *network.Store
+	events    *events.Journal
 	monitor   func(id string) *exec.Cmd
 }
 
@@ -61,6 +64,7 @@ func Open(o Options) (*Store, error) {
 		images:    o.Images,
 		snaps:     o.Snapshots,
 		nets:      o.Networks,
+		events:    o.Events,
 		monitor:   o.Monitor,
 	}
 	for _, d := range []string{s.dir, s.volumes, s.tmp, s.locks} {

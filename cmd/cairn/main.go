@@ -94,11 +94,26 @@ func newApp() *cli.App {
 			os.Exit(exitCairn)
 		},
 	}
+	for _, add := range moreCommands {
+		app.Commands = append(app.Commands, add())
+	}
+	for _, group := range commandGroups {
+		app.Commands = append(app.Commands, group(app.Commands))
+	}
 	for _, c := range app.Commands {
 		setUsageErrors(c)
 	}
 	return app
 }
+
+// moreCommands are the commands files of this package add from their
+// init, each in the file of its noun (cp.go, stats.go…), so that none of
+// them edits this list.
+var moreCommands []func() *cli.Command
+
+// commandGroups make the commands that group others (`container`,
+// `image`, `system`…) from the full list of top-level commands.
+var commandGroups []func(all []*cli.Command) *cli.Command
 
 func setUsageErrors(c *cli.Command) {
 	c.OnUsageError = usageError
