@@ -20,11 +20,15 @@ func (e *Engine) Commit(ctx context.Context, ref string, o commit.Options) (comm
 	if err != nil {
 		return commit.Result{}, fmt.Errorf("container %s: its image: %w", runtime.ShortID(c.ID), err)
 	}
-	return commit.Commit(ctx, e.Images, commit.Source{
+	res, err := commit.Commit(ctx, e.Images, commit.Source{
 		Upper: e.Containers.Upper(c.ID), Image: img, Config: c.Config.DockerOCIImageConfig,
 		What:   "container " + runtime.ShortID(c.ID),
 		Freeze: func() (func() error, error) { return e.Containers.Freeze(ctx, c.ID) },
 	}, o)
+	if err == nil {
+		e.emitCommit(c, res, o)
+	}
+	return res, err
 }
 
 // Diff lists what container ref changed, as `docker diff` does.

@@ -4,15 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/cairn-runtime/cairn/image"
 	"github.com/cairn-runtime/cairn/runtime"
-	"github.com/docker/go-units"
 )
 
 // CreateOptions are those of `run` and `create`: the container's, and how
@@ -80,6 +77,7 @@ type StateInspect struct {
 	Pid, ExitCode                                int
 	Error                                        string
 	StartedAt, FinishedAt                        time.Time
+	Health                                       *runtime.Health `json:",omitempty"`
 }
 
 // MountInspect is one of a container's Mounts in its inspect.
@@ -113,10 +111,14 @@ func (e *Engine) InspectContainer(ctx context.Context, ref string) (*ContainerIn
 		v.Args = []string{}
 	}
 	st := c.State
+	// As Docker: a container waiting to be restarted is running, and restarting.
+	running := st.Status == runtime.Running || st.Status == runtime.Paused || st.Status == runtime.Restarting
 	v.State = StateInspect{
-		Status: st.Status, Running: st.Status == runtime.Running || st.Status == runtime.Paused, Paused: st.Status == runtime.Paused,
+		Status: st.Status, Running: running, Paused: st.Status == runtime.Paused, Restarting: st.Status == runtime.Restarting,
 		OOMKilled: st.OOMKilled, Pid: st.Pid, ExitCode: st.ExitCode, Error: st.Error, StartedAt: st.StartedAt, FinishedAt: st.FinishedAt,
+		Health: st.Health,
 	}
+	v.RestartCount = c.RestartCount
 	v.GraphDriver = GraphDriver{Name: "overlay", Data: map[string]string{
 		"UpperDir": s.Upper(c.ID), "WorkDir": filepath.Join(dir, "work"), "MergedDir": s.RootFS(c.ID),
 	}}
@@ -159,54 +161,4 @@ func (e *Engine) Inspect(ctx context.Context, ref, kind string) (any, error) {
 		}
 	}
 	return nil, fmt.Errorf("%w: %s", ErrNoSuchObject, ref)
-}
-
-// ContainerSummary is a container as `docker ps` lists it.
-type ContainerSummary struct {
-	*runtime.Container
-	Status   string // "Up 2 minutes", "Exited (0) 3 seconds ago", "Created"
-	Ports    string // "0.0.0.0:8888->8080/tcp, 9000/tcp"
-	Networks []string
-}
-
-// ListOptions say which containers ContainerSummaries lists.
-type ListOptions struct {
-	All    bool // stopped ones too (default: running and paused only)
-	Latest bool // only the newest, whatever its state
-}
-
-// ContainerSummaries lists containers, newest first, as `docker ps` does.
-func (e *Engine) ContainerSummaries(ctx context.Context, o ListOptions) ([]ContainerSummary, error) {
-	list, err := e.Containers.List(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var out []ContainerSummary
-	for _, c := range list {
-		if !o.All && !o.Latest && c.State.Status != runtime.Running && c.State.Status != runtime.Paused {
-			continue
-		}
-		nets := slices.Sorted(maps.Keys(c.Networks))
-		if len(nets) == 0 {
-			nets = []string{c.Host.NetworkMode}
-		}
-		out = append(out, ContainerSummary{Container: c, Status: Status(c, time.Now()), Ports: e.PortsColumn(c), Networks: nets})
-		if o.Latest {
-			break
-		}
-	}
-	return out, nil
-}
-
-// Status is the STATUS `docker ps` shows of c at time now.
-func Status(c *runtime.Container, now time.Time) string {
-	switch c.State.Status {
-	case runtime.Running:
-		return "Up " + units.HumanDuration(now.Sub(c.State.StartedAt))
-	case runtime.Paused:
-		return "Up " + units.HumanDuration(now.Sub(c.State.StartedAt)) + " (Paused)"
-	case runtime.Exited:
-		return fmt.Sprintf("Exited (%d) %s ago", c.State.ExitCode, units.HumanDuration(now.Sub(c.State.FinishedAt)))
-	}
-	return "Created"
 }

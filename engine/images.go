@@ -23,6 +23,12 @@ type ImageSummary struct {
 	Tag        string
 	Created    *time.Time
 	Size       int64 // unpacked, of all its layers
+	// Digest is the digest of a name by digest ("sha256:…"), else "<none>"
+	// (ImageList only).
+	Digest string
+	// Dangling: the image has no name (ImageList only).
+	Dangling bool
+	Labels   map[string]string
 }
 
 // ImageSummaries lists the images of the store, newest first; with filter
@@ -70,6 +76,176 @@ func (e *Engine) ImageSummaries(filter string) ([]ImageSummary, error) {
 	}
 	sort.SliceStable(out, func(i, j int) bool { return created(out[i].Created).After(created(out[j].Created)) })
 	return out, nil
+}
+
+// ImageListOptions say which images ImageList lists.
+type ImageListOptions struct {
+	// All is -a: cairn keeps no intermediate images, so it changes nothing.
+	All bool
+	// Filters are `docker images --filter`'s: dangling, label, before,
+	// since, reference (the argument of `docker images` is one more
+	// reference).
+	Filters Filters
+}
+
+// ImagesFilters are the keys `docker images --filter` accepts.
+var ImagesFilters = []string{"dangling", "label", "before", "since", "reference"}
+
+// ImageList lists the images of the store as `docker images` does, newest
+// first, one summary per name (one with Repository and Tag "<none>" for an
+// image without a name), with Docker's filters: several values of one key
+// are alternatives, except label, whose values must all match; reference
+// is a pattern with shell wildcards matched against the familiar name
+// with its tag, then without ("busybox", "library/*:1.*").
+func (e *Engine) ImageList(o ImageListOptions) ([]ImageSummary, error) {
+	f := o.Filters
+	if f == nil {
+		f = Filters{}
+	}
+	if err := f.Validate(ImagesFilters...); err != nil {
+		return nil, err
+	}
+	danglingOnly := false
+	if f.Contains("dangling") {
+		if f.exactMatch("dangling", "true") {
+			danglingOnly = true
+		} else if !f.exactMatch("dangling", "false") {
+			return nil, invalidFilterValue("dangling", f.Get("dangling"))
+		}
+	}
+	imgs, err := e.Images.List()
+	if err != nil {
+		return nil, err
+	}
+	createdOf := func(ref string) (*time.Time, error) {
+		img, ok := resolveImage(imgs, ref)
+		if !ok {
+			return nil, noSuchImage(ref)
+		}
+		c, _, err := e.Images.Config(img)
+		if err != nil {
+			return nil, err
+		}
+		return c.Created, nil
+	}
+	var before, since *time.Time
+	for _, v := range f.Get("before") {
+		if before, err = createdOf(v); err != nil {
+			return nil, err
+		}
+	}
+	for _, v := range f.Get("since") {
+		if since, err = createdOf(v); err != nil {
+			return nil, err
+		}
+	}
+	var out []ImageSummary
+	for _, img := range imgs {
+		c, _, err := e.Images.Config(img)
+		if err != nil {
+			return nil, err
+		}
+		if before != nil && !created(c.Created).Before(*before) || since != nil && !created(c.Created).After(*since) {
+			continue
+		}
+		if f.Contains("label") && !f.matchKV("label", c.Config.Labels) {
+			continue
+		}
+		row := ImageSummary{ID: img.ID, Created: c.Created, Size: e.ImageSize(c.RootFS.DiffIDs), Labels: c.Config.Labels}
+		var rows []ImageSummary
+		tagged := false
+		for _, name := range img.Names {
+			n, err := reference.ParseNormalizedNamed(name)
+			if err != nil {
+				continue
+			}
+			if f.Contains("reference") {
+				found := false
+				for _, pattern := range f.Get("reference") {
+					ok, err := reference.FamiliarMatch(pattern, n)
+					if err != nil {
+						return nil, invalidFilter("%v", err)
+					}
+					if ok {
+						found = true
+						break
+					}
+				}
+				if !found {
+					continue
+				}
+			}
+			r := row
+			r.Repository, r.Tag, r.Digest = reference.FamiliarName(n), "<none>", "<none>"
+			if t, ok := n.(reference.Tagged); ok {
+				r.Tag, tagged = t.Tag(), true
+			}
+			if d, ok := n.(reference.Digested); ok {
+				r.Digest = d.Digest().String()
+			}
+			rows = append(rows, r)
+		}
+		switch {
+		case len(rows) == 0:
+			if f.Contains("dangling") && !danglingOnly || f.Contains("reference") || len(img.Names) > 0 {
+				continue
+			}
+			row.Repository, row.Tag, row.Digest, row.Dangling = "<none>", "<none>", "<none>", true
+			rows = []ImageSummary{row}
+		case danglingOnly && tagged:
+			continue
+		}
+		out = append(out, rows...)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return created(out[i].Created).After(created(out[j].Created)) })
+	return out, nil
+}
+
+// noSuchImage is Docker's error for an image a filter names that is not
+// in the store: "No such image: busybox:latest".
+func noSuchImage(ref string) error {
+	if n, err := reference.ParseNormalizedNamed(ref); err == nil {
+		ref = reference.FamiliarString(reference.TagNameOnly(n))
+	}
+	return fmt.Errorf("%w: %s", image.ErrNotFound, ref)
+}
+
+// resolveImage finds the image ref names among imgs, as image.Store.Lookup
+// does (a name, then a unique ID prefix), without reading the index again.
+func resolveImage(imgs []image.Image, ref string) (image.Image, bool) {
+	if n, err := reference.ParseNormalizedNamed(ref); err == nil {
+		if dg, ok := n.(reference.Digested); ok {
+			for _, img := range imgs {
+				if img.Manifest.Digest == dg.Digest() || img.ID == dg.Digest() || slices.Contains(img.Names, n.String()) {
+					return img, true
+				}
+			}
+		} else {
+			full := reference.TagNameOnly(n).String()
+			for _, img := range imgs {
+				if slices.Contains(img.Names, full) {
+					return img, true
+				}
+			}
+		}
+	}
+	id := strings.TrimPrefix(ref, "sha256:")
+	if id == "" || len(id) > 64 || strings.Trim(id, "0123456789abcdef") != "" {
+		return image.Image{}, false
+	}
+	var found *image.Image
+	for i, img := range imgs {
+		if strings.HasPrefix(img.ID.Encoded(), id) {
+			if found != nil && found.ID != img.ID {
+				return image.Image{}, false // ambiguous
+			}
+			found = &imgs[i]
+		}
+	}
+	if found == nil {
+		return image.Image{}, false
+	}
+	return *found, true
 }
 
 func created(t *time.Time) time.Time {
@@ -234,7 +410,9 @@ func (e *Engine) InspectImage(ref string) (*ImageInspect, error) {
 // an image that a container uses is refused unless force. When an image
 // was deleted, what only it used (blobs, snapshots) goes too.
 func (e *Engine) RemoveImage(ctx context.Context, ref string, force bool) (image.Removal, error) {
+	img, _ := e.Images.Lookup(ref) // for its events
 	res, err := e.Images.Remove(ctx, ref, force, func(img image.Image) string { return e.Containers.UsingImage(img.ID) })
+	e.emitRemoval(img, res)
 	if err != nil || res.Deleted == "" {
 		return res, err
 	}

@@ -161,6 +161,7 @@ func (e *Engine) Connect(ctx context.Context, net, ctr string, o ConnectOptions)
 		}
 		return err
 	}
+	e.emitNetwork("connect", n, map[string]string{"container": c.ID})
 	return nil
 }
 
@@ -182,7 +183,11 @@ func (e *Engine) Disconnect(ctx context.Context, net, ctr string) error {
 			return err
 		}
 	}
-	return e.Containers.SetNetwork(ctx, c.ID, n.Name, nil)
+	if err := e.Containers.SetNetwork(ctx, c.ID, n.Name, nil); err != nil {
+		return err
+	}
+	e.emitNetwork("disconnect", n, map[string]string{"container": c.ID})
+	return nil
 }
 
 // RemoveNetwork removes network ref, as `docker network rm` does: one that
@@ -196,14 +201,24 @@ func (e *Engine) RemoveNetwork(ctx context.Context, ref string) error {
 	if err := e.Networks.Remove(ctx, n.ID); err != nil {
 		return err
 	}
+	e.emitNetwork("destroy", n, nil)
 	return e.forgetNetwork(ctx, n.Name)
 }
 
 // PruneNetworks removes the user networks no running container is
 // attached to, and returns their names.
 func (e *Engine) PruneNetworks(ctx context.Context) ([]string, error) {
+	byName := map[string]*network.Network{}
+	if list, err := e.Networks.List(); err == nil {
+		for _, n := range list {
+			byName[n.Name] = n
+		}
+	}
 	removed, err := e.Networks.Prune(ctx)
 	for _, name := range removed {
+		if n := byName[name]; n != nil {
+			e.emitNetwork("destroy", n, nil)
+		}
 		if ferr := e.forgetNetwork(ctx, name); err == nil {
 			err = ferr
 		}

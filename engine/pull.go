@@ -101,6 +101,7 @@ func (e *Engine) Pull(ctx context.Context, ref string, o PullOptions) (p registr
 		}
 		return registry.Pulled{}, fmt.Errorf("pull %s: %w", ref, err)
 	}
+	e.emitPull(ref)
 	return p, nil
 }
 
@@ -147,6 +148,9 @@ func (e *Engine) Push(ctx context.Context, ref string, keychain authn.Keychain, 
 		return registry.Pushed{}, err
 	}
 	p, err := c.Push(ctx, ref, o)
+	if err == nil {
+		e.emitPush(ref)
+	}
 	if err != nil && !errors.Is(err, registry.ErrNoSuchImage) {
 		return p, fmt.Errorf("push %s: %w", ref, err)
 	}

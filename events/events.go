@@ -138,38 +138,64 @@ func (j *Journal) rotate() error {
 type ReadOptions struct {
 	Since, Until time.Time // zero: from the first; to now (or for ever with Follow)
 	Follow       bool      // go on with events as they come, until ctx ends or Until passes
+	// FromNow skips what the journal holds when Read begins: only what is
+	// appended after is read (with Follow), as `docker events` without
+	// --since or --until.
+	FromNow bool
+	Filter  Filter // nil: every event
 }
 
-// Read calls fn with every event between o.Since and o.Until, oldest
-// first, and with Follow those that come after, until ctx is done.
+// Read calls fn with every event between o.Since and o.Until that o.Filter
+// takes, in the order they were appended, and with Follow those that come
+// after, until ctx is done or Until passes. Nothing appended while Read
+// runs is missed, nor given twice: the journal is read through one open
+// file from its start to its end and on, across a rotation.
+//
+// Lines of concurrent processes are appended in the order of their
+// writes, which is nearly but not strictly the order of their times: an
+// event past Until does not end the reading of what is there.
 func (j *Journal) Read(ctx context.Context, o ReadOptions, fn func(Event) error) error {
 	seen := func(e Event) (bool, error) {
 		t := e.When()
-		if !o.Since.IsZero() && t.Before(o.Since) {
+		if !o.Since.IsZero() && t.Before(o.Since) || !o.Until.IsZero() && t.After(o.Until) || !o.Filter.Match(e) {
 			return false, nil
-		}
-		if !o.Until.IsZero() && t.After(o.Until) {
-			return true, nil
 		}
 		return false, fn(e)
 	}
-	for _, p := range []string{j.path + ".1", j.path} {
-		stop, _, err := readFile(p, 0, seen)
-		if err != nil || stop {
-			return err
+	// The current file is opened first: what is appended from now on is
+	// in it (or, once it is rotated, in the file that replaces it).
+	var f *os.File
+	var err error
+	if o.Follow {
+		f, err = openOrWait(ctx, j.path)
+	} else {
+		f, err = os.Open(j.path)
+		if errors.Is(err, os.ErrNotExist) {
+			err = nil
 		}
 	}
-	if !o.Follow {
-		return nil
-	}
-	// Follow the journal from where it is now, and into a new file when it
-	// is rotated.
-	f, err := openOrWait(ctx, j.path)
 	if err != nil {
+		return fmt.Errorf("events: %w", err)
+	}
+	if f != nil {
+		defer func() { f.Close() }()
+	}
+	var off int64
+	if o.FromNow {
+		if f != nil {
+			if off, err = f.Seek(0, io.SeekEnd); err != nil {
+				return fmt.Errorf("events: %w", err)
+			}
+		}
+		if !o.Follow {
+			return nil
+		}
+	} else if off, err = j.readHistory(f, seen); err != nil {
 		return err
 	}
-	defer func() { f.Close() }()
-	off, _ := f.Seek(0, io.SeekEnd)
+	if f == nil || !o.Follow {
+		return nil
+	}
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -178,42 +204,76 @@ func (j *Journal) Read(ctx context.Context, o ReadOptions, fn func(Event) error)
 			return nil
 		case <-tick.C:
 		}
-		if !o.Until.IsZero() && time.Now().After(o.Until) {
-			return nil
-		}
-		stop, n, err := readFile(f.Name(), off, seen)
-		if err != nil || stop {
+		_, n, err := readFrom(f, off, seen)
+		if err != nil {
 			return err
 		}
 		off += n
 		if st, err := os.Stat(j.path); err == nil {
 			if fst, ferr := f.Stat(); ferr == nil && !os.SameFile(st, fst) {
-				// Rotated: what is left of the old file is read above; the
-				// new one from its start.
-				f.Close()
-				if f, err = os.Open(j.path); err != nil {
+				// Rotated: what a writer put in the old file before the
+				// rename is read, then the file between (if it was rotated
+				// twice meanwhile), then the new file from its start.
+				if _, _, err = readFrom(f, off, seen); err != nil {
 					return err
 				}
-				off = 0
+				if prev, err := os.Open(j.path + ".1"); err == nil {
+					ps, perr := prev.Stat()
+					if perr == nil && !os.SameFile(ps, fst) && !os.SameFile(ps, st) {
+						_, _, err = readFrom(prev, 0, seen)
+					}
+					prev.Close()
+					if err != nil {
+						return err
+					}
+				}
+				nf, err := os.Open(j.path)
+				if err != nil {
+					return fmt.Errorf("events: %w", err)
+				}
+				f.Close()
+				f, off = nf, 0
+				continue
 			}
+		}
+		if !o.Until.IsZero() && time.Now().After(o.Until) {
+			return nil
 		}
 	}
 }
 
-// readFile reads the events of path from off, and says how far it read
+// readHistory reads what the journal holds: the previous file, then f,
+// the current one, to its end, and says how far it read f.
+func (j *Journal) readHistory(f *os.File, seen func(Event) (bool, error)) (int64, error) {
+	// The previous file, unless it is the one just opened, rotated meanwhile.
+	if prev, err := os.Open(j.path + ".1"); err == nil {
+		same := false
+		if f != nil {
+			ps, perr := prev.Stat()
+			fs, ferr := f.Stat()
+			same = perr == nil && ferr == nil && os.SameFile(ps, fs)
+		}
+		if !same {
+			_, _, err = readFrom(prev, 0, seen)
+		}
+		prev.Close()
+		if err != nil {
+			return 0, err
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return 0, fmt.Errorf("events: %w", err)
+	}
+	if f == nil {
+		return 0, nil
+	}
+	_, n, err := readFrom(f, 0, seen)
+	return n, err
+}
+
+// readFrom reads the events of f from off, and says how far it read
 // (whole lines only) and whether fn asked to stop.
-func readFile(path string, off int64, fn func(Event) (bool, error)) (stop bool, n int64, err error) {
-	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return false, 0, nil
-	} else if err != nil {
-		return false, 0, err
-	}
-	defer f.Close()
-	if _, err := f.Seek(off, io.SeekStart); err != nil {
-		return false, 0, err
-	}
-	r := bufio.NewReader(f)
+func readFrom(f *os.File, off int64, fn func(Event) (bool, error)) (stop bool, n int64, err error) {
+	r := bufio.NewReader(io.NewSectionReader(f, off, 1<<62))
 	for {
 		line, err := r.ReadBytes('\n')
 		if err == io.EOF {
@@ -239,7 +299,7 @@ func openOrWait(ctx context.Context, path string) (*os.File, error) {
 			return f, nil
 		}
 		if !errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("events: %w", err)
+			return nil, err
 		}
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return nil, err

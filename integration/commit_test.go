@@ -529,7 +529,7 @@ func TestCommitKilled(t *testing.T) {
 	// The same commit then succeeds, and prune sweeps what the killed ones left.
 	s.ok("commit", "big", "big:done")
 	s.ok("rm", "-f", "big")
-	s.ok("image", "prune")
+	s.ok("image", "prune", "-f")
 	if left, _ := os.ReadDir(filepath.Join(s.root, "tmp")); len(left) > 0 {
 		t.Fatalf("prune left %d entries in tmp", len(left))
 	}

@@ -72,7 +72,7 @@ func TestConcurrentLoadRmiTag(t *testing.T) {
 	}
 	// Every snapshot is used: the base, and one top per image left (a, b, c, d per round).
 	if n := len(s.snapshotIDs()); n != 1+4*3 {
-		s.ok("image", "prune")
+		s.ok("image", "prune", "-f")
 		if n2 := len(s.snapshotIDs()); n2 != 1+4*3 {
 			t.Fatalf("%d snapshots (%d after prune), want %d", n, n2, 1+4*3)
 		}
@@ -132,7 +132,7 @@ func TestLoadKilledAnyMoment(t *testing.T) {
 		t.Fatalf("%d images after the final load, want 2", n)
 	}
 	// Prune sweeps what the killed loads left in tmp.
-	s.ok("image", "prune")
+	s.ok("image", "prune", "-f")
 	if left, _ := os.ReadDir(filepath.Join(s.root, "tmp")); len(left) != 0 {
 		t.Fatalf("tmp holds %d leftovers after prune", len(left))
 	}

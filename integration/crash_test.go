@@ -346,7 +346,7 @@ func TestPruneUnmountsLeftovers(t *testing.T) {
 		syscall.Unmount(build+"/root", syscall.MNT_DETACH)
 		syscall.Unmount(view, syscall.MNT_DETACH)
 	})
-	s.ok("image", "prune")
+	s.ok("image", "prune", "-f")
 	if entries, _ := os.ReadDir(tmp); len(entries) != 0 {
 		t.Fatalf("tmp/ after prune: %v", entries)
 	}

@@ -49,7 +49,7 @@ func run(m *testing.M) int {
 	code := m.Run()
 	// The default bridge stays up after its last container, as docker0
 	// does: network prune takes it down, so that the tests leave no trace.
-	if out, err := exec.Command(cairnBin, "--root", filepath.Join(dir, "prune"), "network", "prune").CombinedOutput(); err != nil {
+	if out, err := exec.Command(cairnBin, "--root", filepath.Join(dir, "prune"), "network", "prune", "-f").CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "integration: network prune: %v\n%s", err, out)
 		if code == 0 {
 			code = 1
@@ -186,7 +186,7 @@ func (s *store) cleanup() {
 	}
 	// Its user networks go with it: their bridges stay up while they are
 	// defined, and the definitions are in the root.
-	if r := s.run(nil, "network", "prune"); r.Code != 0 {
+	if r := s.run(nil, "network", "prune", "-f"); r.Code != 0 {
 		s.t.Errorf("cleanup: network prune: %s", r.Stderr)
 	}
 	sum := sha256.Sum256([]byte(s.root))

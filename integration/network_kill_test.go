@@ -389,7 +389,7 @@ func TestNetworkKilledThenPrune(t *testing.T) {
 			if err := os.RemoveAll(dir); err != nil {
 				t.Fatal(err)
 			}
-			out := s.ok("network", "prune")
+			out := s.ok("network", "prune", "-f")
 			if !strings.Contains(out, "prunenet") {
 				t.Errorf("network prune kept the network of a container that is gone: %q", out)
 			}
@@ -608,6 +608,6 @@ func TestNetworkPruneSweepsOrphanLines(t *testing.T) {
 	if n := len(networkTraces(id)); n < 4 {
 		t.Fatalf("restored %d lines and chains of %s, want at least 4:\n%s", n, id[:12], batch.String())
 	}
-	s.ok("network", "prune")
+	s.ok("network", "prune", "-f")
 	s.nkCheck(t, before, []string{id}, nil)
 }

@@ -977,6 +977,10 @@ func TestNetworkConnectRemovePrune(t *testing.T) {
 		s.ok("network", "create", n)
 	}
 	s.ok("run", "-d", "--name", "onbusy", "--network", "busy", "busybox", "sleep", "1000")
+	// Without -f it asks, as Docker's; anything but "y" keeps them.
+	if r := s.run([]byte("n\n"), "network", "prune"); r.Code != 0 || !strings.HasPrefix(r.Stdout, "WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue? [y/N] ") || strings.Contains(r.Stdout, "Deleted") {
+		t.Errorf("network prune answered n: %+v", r)
+	}
 	if out := s.ok("network", "prune", "-f"); out != "Deleted Networks:\nunused1\nunused2\n" {
 		t.Errorf("network prune: %q", out)
 	}
@@ -1297,7 +1301,7 @@ func TestNetworkBridgeOfDeletedRoot(t *testing.T) {
 		t.Fatal(err)
 	}
 	other := newStore(t)
-	other.ok("network", "prune")
+	other.ok("network", "prune", "-f")
 	if _, err := os.Stat("/sys/class/net/" + bridge); err == nil {
 		t.Fatalf("bridge %s of a network whose definition is gone is still up after network prune", bridge)
 	}

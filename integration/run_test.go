@@ -263,6 +263,16 @@ func TestRunForegroundStreamsAndExitCodes(t *testing.T) {
 	if strings.TrimSpace(r.Stdout) != "2" {
 		t.Fatalf("-i: stdin did not reach the container: %+v", r)
 	}
+	// -a: only the streams it names reach this terminal (the log has all),
+	// in the foreground and through the monitor (-i).
+	r = s.run(nil, "run", "--rm", "-a", "stderr", "busybox", "sh", "-c", "echo out; echo err >&2")
+	if r.Stdout != "" || r.Stderr != "err\n" {
+		t.Fatalf("-a stderr: %+v", r)
+	}
+	r = s.run([]byte("in\n"), "run", "--rm", "-i", "-a", "stdout", "busybox", "sh", "-c", "cat; echo err >&2")
+	if r.Stdout != "in\n" || r.Stderr != "" {
+		t.Fatalf("-i -a stdout: %+v", r)
+	}
 	r = s.run([]byte("ignored\n"), "run", "--rm", "busybox", "cat")
 	if r.Code != 0 || r.Stdout != "" {
 		t.Fatalf("without -i the container must read nothing: %+v", r)
@@ -704,7 +714,8 @@ func TestCreateStartRestartInspect(t *testing.T) {
 	if len(id) != 64 || s.status("made") != "created" {
 		t.Fatalf("create: %q, %s", id, s.status("made"))
 	}
-	if out := s.ok("ps", "-a", "--format", "{{.Status}} {{.Command}}"); out != "Created \"sh -c echo \\\"run $N\\\"…\"\n" {
+	// Docker quotes the words that hold spaces: 'echo "run $N"…
+	if out := s.ok("ps", "-a", "--format", "{{.Status}} {{.Command}}"); out != "Created \"sh -c 'echo \\\"run $N…\"\n" {
 		t.Fatalf("ps of a created container: %q", out)
 	}
 	r := s.run(nil, "start", "-a", "made")

@@ -23,6 +23,13 @@ func (s *Store) Kill(ctx context.Context, ref string, sig syscall.Signal) error 
 	if c.State.Status != Running && c.State.Status != Paused {
 		return fmt.Errorf("%w: Container %s is not running", ErrNotRunning, c.ID)
 	}
+	// As Docker: a container killed by hand is not restarted by its policy.
+	if hasPolicy(c) {
+		if err := s.markStopped(ctx, c.ID); err != nil {
+			return err
+		}
+	}
+	s.emit(c, "kill", map[string]string{"signal": strconv.Itoa(int(sig))})
 	if err := s.signal(c.ID, sig); err != nil {
 		if errors.Is(err, ErrNotRunning) {
 			return fmt.Errorf("%w: Container %s is not running", ErrNotRunning, c.ID)
@@ -41,8 +48,19 @@ func (s *Store) Stop(ctx context.Context, ref string, timeout time.Duration) err
 	if err != nil {
 		return err
 	}
+	if c.State.Status == Restarting {
+		// Between two runs: its monitor sees the mark and gives up.
+		if err := s.markStopped(ctx, c.ID); err != nil {
+			return err
+		}
+		_, err := s.Wait(ctx, c.ID)
+		return err
+	}
 	if c.State.Status != Running && c.State.Status != Paused {
 		return nil
+	}
+	if err := s.markStopped(ctx, c.ID); err != nil {
+		return err
 	}
 	sig := syscall.SIGTERM
 	if c.Config.StopSignal != "" {
@@ -66,13 +84,60 @@ func (s *Store) Stop(ctx context.Context, ref string, timeout time.Duration) err
 		return err
 	}
 	_, err = s.Wait(ctx, c.ID)
+	if err == nil {
+		s.emit(c, "stop", nil)
+	}
 	return err
 }
 
 // Wait waits until container ref is not running, and returns its exit code.
 // A container that was created and never started is waited for until it has
-// run and stopped, as Docker does.
+// run and stopped, as Docker does. A container whose monitor restarts it is
+// waited for until its current run ends.
 func (s *Store) Wait(ctx context.Context, ref string) (int, error) {
+	id, err := s.Resolve(ref)
+	if err != nil {
+		return 0, err
+	}
+	c, err := s.Get(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	if !hasPolicy(c) {
+		return s.waitOwned(ctx, ref)
+	}
+	// Its monitor owns it across its runs: the record tells when a run ends.
+	if c.State.Status == Exited {
+		return c.State.ExitCode, nil
+	}
+	running := c.State.Status == Running || c.State.Status == Paused
+	run := c.State.StartedAt
+	for {
+		if err := sleep(ctx, 20*time.Millisecond); err != nil {
+			return 0, err
+		}
+		if c, err = s.Get(ctx, id); err != nil {
+			return 0, err
+		}
+		switch c.State.Status {
+		case Exited:
+			return c.State.ExitCode, nil
+		case Restarting:
+			if running {
+				return c.State.ExitCode, nil // the run it waited for ended
+			}
+		case Running, Paused:
+			if !running {
+				running, run = true, c.State.StartedAt
+			} else if !c.State.StartedAt.Equal(run) {
+				return c.State.ExitCode, nil // it ended, and another began
+			}
+		}
+	}
+}
+
+// waitOwned is Wait of a container whose owner lets go of it when it ends.
+func (s *Store) waitOwned(ctx context.Context, ref string) (int, error) {
 	id, err := s.Resolve(ref)
 	if err != nil {
 		return 0, err
@@ -149,4 +214,15 @@ func ParseSignal(s string) (syscall.Signal, error) {
 		return sig, nil
 	}
 	return 0, fmt.Errorf("%w: invalid signal: %s", ErrInvalid, s)
+}
+
+// Signal passes sig on to the init of running container ref, as the
+// signal proxy of an attached client does: unlike Kill, it does not count
+// as a stop by hand.
+func (s *Store) Signal(ctx context.Context, ref string, sig syscall.Signal) error {
+	c, err := s.Get(ctx, ref)
+	if err != nil {
+		return err
+	}
+	return s.signal(c.ID, sig)
 }

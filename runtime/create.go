@@ -13,6 +13,7 @@ import (
 	"github.com/cairn-runtime/cairn/image"
 	"github.com/cairn-runtime/cairn/internal/lockfile"
 	"github.com/cairn-runtime/cairn/network"
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -35,8 +36,20 @@ type CreateOptions struct {
 	Tty        bool
 	OpenStdin  bool
 	Volumes    []string // -v as given
-	Host       HostConfig
-	Network    NetworkOptions // Mode empty: Host.NetworkMode, else the default bridge
+	// Host is how it runs: most of `run`'s flags land there as they are,
+	// checked by Create (--mount in Host.Mounts, --tmpfs in Host.Tmpfs,
+	// --volumes-from in Host.VolumesFrom, the limits, namespaces, devices…).
+	Host    HostConfig
+	Network NetworkOptions // Mode empty: Host.NetworkMode, else the default bridge
+	// AttachStdin, AttachStdout and AttachStderr are the streams `run`
+	// attaches (-a), recorded in Config.
+	AttachStdin, AttachStdout, AttachStderr bool
+	StopSignal                              string // --stop-signal: replaces the image's STOPSIGNAL
+	StopTimeout                             *int   // --stop-timeout, in seconds
+	// Healthcheck is --health-*: its Test (if any) and its durations and
+	// retries (if not zero) replace the image's; Test ["NONE"]
+	// (--no-healthcheck) turns the image's off.
+	Healthcheck *dockerspec.HealthcheckConfig
 }
 
 // DefaultPath is the PATH a container gets when its image sets none, as Docker's.
@@ -73,16 +86,38 @@ func (s *Store) Create(ctx context.Context, o CreateOptions) (*Container, error)
 	if _, err := capabilities(o.Host); err != nil {
 		return nil, err
 	}
-	switch {
-	case o.Host.Memory < 0, o.Host.Memory > 0 && o.Host.Memory < 6<<20:
-		return nil, fmt.Errorf("%w: minimum memory limit allowed is 6MB", ErrInvalid)
-	case o.Host.NanoCPUs < 0:
-		return nil, fmt.Errorf("%w: range of CPUs is from 0.01 to the number of CPUs available", ErrInvalid)
-	case o.Host.PidsLimit < 0:
+	if o.Host.PidsLimit < 0 {
 		o.Host.PidsLimit = 0 // Docker: -1 is unlimited
+	}
+	if err := s.checkHost(ctx, &o.Host); err != nil {
+		return nil, err
 	}
 	if o.Hostname != "" && !validHostname(o.Hostname) {
 		return nil, fmt.Errorf("%w: invalid hostname format: %s", ErrInvalid, o.Hostname)
+	}
+	if o.Hostname != "" && o.Host.UTSMode == "host" {
+		return nil, fmt.Errorf("%w: Conflicting options: hostname and the UTS mode", ErrInvalid)
+	}
+	if o.StopSignal != "" {
+		if _, err := ParseSignal(o.StopSignal); err != nil {
+			return nil, err
+		}
+	}
+	if err := checkHealthcheck(o.Healthcheck); err != nil {
+		return nil, err
+	}
+	// The mounts another container lends (--volumes-from), as they are now.
+	var lent []Mount
+	for _, ref := range o.Host.VolumesFrom {
+		name, mode, _ := strings.Cut(ref, ":")
+		if mode != "" && mode != "ro" && mode != "rw" {
+			return nil, fmt.Errorf("%w: invalid mode for --volumes-from %s: %s (ro or rw)", ErrInvalid, ref, mode)
+		}
+		other, err := s.Get(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		lent = append(lent, volumesFrom(other, mode)...)
 	}
 	env, err := mergeEnv(nil, o.Env)
 	if err != nil {
@@ -125,6 +160,13 @@ func (s *Store) Create(ctx context.Context, o CreateOptions) (*Container, error)
 	c.Config.DockerOCIImageConfig = ic.Config
 	cfg := &c.Config
 	cfg.Image, cfg.Tty, cfg.OpenStdin = o.Image, o.Tty, o.OpenStdin
+	cfg.AttachStdin, cfg.AttachStdout, cfg.AttachStderr = o.AttachStdin, o.AttachStdout, o.AttachStderr
+	cfg.StdinOnce = o.OpenStdin && o.AttachStdin
+	cfg.StopTimeout = o.StopTimeout
+	if o.StopSignal != "" {
+		cfg.StopSignal = o.StopSignal
+	}
+	cfg.Healthcheck = mergeHealthcheck(o.Healthcheck, ic.Config.Healthcheck)
 	cfg.Entrypoint, cfg.Cmd = Command(ic.Config.Entrypoint, ic.Config.Cmd, o.Entrypoint, o.Args)
 	argv := append(slices.Clone(cfg.Entrypoint), cfg.Cmd...)
 	if len(argv) == 0 {
@@ -152,6 +194,11 @@ func (s *Store) Create(ctx context.Context, o CreateOptions) (*Container, error)
 	if err := s.networkConfig(ctx, c, o.Network); err != nil {
 		return nil, err
 	}
+	for _, k := range slices.Sorted(maps.Keys(c.Host.Sysctls)) {
+		if err := checkSysctl(k, &c.Host); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.Hostname == "" {
 		cfg.Hostname = ShortID(id)
 		if c.Host.NetworkMode == ModeHost {
@@ -159,7 +206,7 @@ func (s *Store) Create(ctx context.Context, o CreateOptions) (*Container, error)
 		}
 	}
 	c.Host.Binds = o.Volumes
-	if c.Mounts, err = parseVolumes(o.Volumes, cfg.Volumes); err != nil {
+	if c.Mounts, err = containerMounts(mountSources{binds: o.Volumes, specs: o.Host.Mounts, tmpfs: o.Host.Tmpfs, from: lent, imageVolumes: cfg.Volumes}); err != nil {
 		return nil, err
 	}
 
@@ -220,6 +267,7 @@ func (s *Store) Create(ctx context.Context, o CreateOptions) (*Container, error)
 		return nil, err
 	}
 	done = true
+	s.emit(c, "create", nil)
 	return c, nil
 }
 

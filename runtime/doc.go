@@ -19,6 +19,19 @@
 // gone). Every other operation — Kill, Stop, Wait, Exec, Remove — works from
 // any process through the record and libcontainer's state.
 //
+// The monitor (Serve) is more than a waiter: it restarts the container as
+// its --restart policy says, with Docker's back-off (100 ms doubling to a
+// minute, reset by a run of ten seconds), owning it across its runs (the
+// record says "restarting" between two); stop, kill and rm -f mark it
+// stopped by hand, which the monitor does not undo. It runs the container's
+// health check (HEALTHCHECK or --health-*), exec'ing the probe and keeping
+// State.Health. And it keeps the container's terminal (-t) or stdin pipe
+// (-i) and its output, served on /run/cairn/<hash>/attach/<id12>.sock to
+// any number of `attach` clients (Attach), whose detach keys leave the
+// container running; a foreground `run -i` is such a client of a monitor,
+// so that it can detach too. Every change is appended to the store's event
+// journal (package events).
+//
 // On disk, under the store root:
 //
 //	containers/<id>/container.json  the record (Container), replaced atomically under lock

@@ -55,6 +55,7 @@ func newProcess(p *specs.Process, init bool) *libcontainer.Process {
 		NoNewPrivileges: &p.NoNewPrivileges,
 		Init:            init,
 	}
+	lp.Rlimits = lcRlimits(p)
 	for _, g := range p.User.AdditionalGids {
 		lp.AdditionalGroups = append(lp.AdditionalGroups, int(g))
 	}
@@ -111,7 +112,7 @@ func (s *Store) cleanup(ctx context.Context, c *Container) error {
 	case errors.Is(err, libcontainer.ErrNotExist):
 		// A start cut short before libcontainer wrote its state may have
 		// left its directory, cgroups, and a process in them.
-		if err = destroyCgroups(c.ID); err == nil {
+		if err = destroyCgroups(containerCgroupsPath(c)); err == nil {
 			err = os.RemoveAll(filepath.Join(s.state, c.ID))
 		}
 	}
@@ -133,9 +134,9 @@ func destroy(lc *libcontainer.Container) error {
 // cgroupsPath is where a container's cgroups are, under each hierarchy.
 func cgroupsPath(id string) string { return "/cairn/" + id }
 
-// destroyCgroups kills what is left in container id's cgroups, and removes them.
-func destroyCgroups(id string) error {
-	m, err := manager.New(&cgroups.Cgroup{Path: cgroupsPath(id), Resources: &cgroups.Resources{}})
+// destroyCgroups kills what is left in the cgroups at path, and removes them.
+func destroyCgroups(path string) error {
+	m, err := manager.New(&cgroups.Cgroup{Path: path, Resources: &cgroups.Resources{}})
 	if err != nil {
 		return err
 	}

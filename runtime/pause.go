@@ -105,6 +105,9 @@ func (s *Store) Pause(ctx context.Context, ref string) error {
 		c.State.Status = Paused
 		return nil
 	})
+	if err == nil {
+		s.emit(c, "pause", nil)
+	}
 	return err
 }
 
@@ -129,6 +132,9 @@ func (s *Store) Unpause(ctx context.Context, ref string) error {
 		c.State.Status = Running
 		return nil
 	})
+	if err == nil {
+		s.emit(c, "unpause", nil)
+	}
 	return err
 }
 

@@ -3,12 +3,12 @@ package runtime
 import (
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
-	goruntime "runtime"
 	"slices"
+	"strconv"
 	"strings"
-	"sync"
 
 	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	"github.com/moby/profiles/seccomp"
@@ -147,7 +147,9 @@ type processSpec struct {
 }
 
 // process is the runtime-spec process for p in container c, whose root is
-// mounted on rootfs.
+// mounted on rootfs: its user and groups (--group-add's too), capabilities,
+// no_new_privs (on unless --privileged, or no-new-privileges=false) and
+// --ulimit's limits. Exec'd processes get the same, as in Docker.
 func process(c *Container, rootfs string, p processSpec) (*specs.Process, error) {
 	u, err := resolveUser(rootfs, p.user)
 	if err != nil {
@@ -159,9 +161,26 @@ func process(c *Container, rootfs string, p processSpec) (*specs.Process, error)
 	}
 	// The primary group is among the supplementary ones, as in Docker.
 	gids := []uint32{uint32(u.Gid)}
-	for _, g := range u.Sgids {
+	add := func(g int) {
 		if !slices.Contains(gids, uint32(g)) {
 			gids = append(gids, uint32(g))
+		}
+	}
+	for _, g := range u.Sgids {
+		add(g)
+	}
+	if len(c.Host.GroupAdd) > 0 {
+		var group io.Reader
+		if f, err := openInRoot(rootfs, "/etc/group"); err == nil {
+			defer f.Close()
+			group = f
+		}
+		more, err := user.GetAdditionalGroups(c.Host.GroupAdd, group)
+		if err != nil {
+			return nil, fmt.Errorf("%w: --group-add: %w", ErrInvalid, err)
+		}
+		for _, g := range more {
+			add(g)
 		}
 	}
 	env := p.env
@@ -172,6 +191,18 @@ func process(c *Container, rootfs string, p processSpec) (*specs.Process, error)
 	if cwd == "" {
 		cwd = "/"
 	}
+	sec, err := parseSecurityOpts(c.Host.SecurityOpt)
+	if err != nil {
+		return nil, err
+	}
+	nnp := !c.Host.Privileged
+	if sec.noNewPrivileges != nil {
+		nnp = *sec.noNewPrivileges
+	}
+	rlimits, err := posixRlimits(c.Host.Ulimits)
+	if err != nil {
+		return nil, err
+	}
 	return &specs.Process{
 		Terminal:        p.tty,
 		Args:            p.args,
@@ -179,7 +210,8 @@ func process(c *Container, rootfs string, p processSpec) (*specs.Process, error)
 		Cwd:             cwd,
 		User:            specs.User{UID: uint32(u.Uid), GID: uint32(u.Gid), AdditionalGids: gids},
 		Capabilities:    &specs.LinuxCapabilities{Bounding: caps, Effective: caps, Permitted: caps},
-		NoNewPrivileges: !c.Host.Privileged,
+		NoNewPrivileges: nnp,
+		Rlimits:         rlimits,
 	}, nil
 }
 
@@ -188,23 +220,37 @@ func process(c *Container, rootfs string, p processSpec) (*specs.Process, error)
 // --network host) network namespaces; Docker's capabilities, masked and
 // read-only paths, device rules and seccomp profile; no_new_privs. With
 // --privileged: every capability and device of the host, /sys and cgroups
-// writable, nothing masked, no seccomp.
+// writable, nothing masked, no seccomp. Then what `run`'s options change:
+// the namespaces (--pid, --ipc, --uts, --cgroupns), mounts (--mount,
+// --tmpfs, --shm-size, --init), devices and their rules, cgroup limits,
+// sysctls, the seccomp profile and system paths (--security-opt).
+//
+// It completes proc, the container's process, with what is the init's
+// alone: --init's tini before the command, and --oom-score-adj.
 //
 // netns is the network namespace it joins: "" for one of its own (loopback
 // only, or set up by the network store), "host" for none, or the path of
 // one. files is the directory whose hosts, hostname and resolv.conf are
 // bound on /etc (another container's, for --network container:).
 func (s *Store) spec(c *Container, rootfs string, proc *specs.Process, netns, files string) (*specs.Spec, error) {
+	h := &c.Host
 	dir := files
 	ro := func(opts ...string) []string {
-		if c.Host.Privileged {
+		if h.Privileged {
 			return opts
 		}
 		return append(opts, "ro")
 	}
+	sec, err := parseSecurityOpts(h.SecurityOpt)
+	if err != nil {
+		return nil, err
+	}
+	if h.OomScoreAdj != 0 {
+		proc.OOMScoreAdj = &h.OomScoreAdj
+	}
 	spec := &specs.Spec{
 		Version:    specs.Version,
-		Root:       &specs.Root{Path: rootfs, Readonly: c.Host.ReadonlyRootfs},
+		Root:       &specs.Root{Path: rootfs, Readonly: h.ReadonlyRootfs},
 		Hostname:   c.Config.Hostname,
 		Domainname: c.Config.Domainname,
 		Process:    proc,
@@ -215,54 +261,169 @@ func (s *Store) spec(c *Container, rootfs string, proc *specs.Process, netns, fi
 			{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: ro("nosuid", "noexec", "nodev")},
 			{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup", Options: ro("nosuid", "noexec", "nodev", "relatime")},
 			{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue", Options: []string{"nosuid", "noexec", "nodev"}},
-			{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}},
-			{Destination: "/etc/resolv.conf", Type: "bind", Source: filepath.Join(dir, "resolv.conf"), Options: []string{"rbind", "rprivate"}},
-			{Destination: "/etc/hostname", Type: "bind", Source: filepath.Join(dir, "hostname"), Options: []string{"rbind", "rprivate"}},
-			{Destination: "/etc/hosts", Type: "bind", Source: filepath.Join(dir, "hosts"), Options: []string{"rbind", "rprivate"}},
 		},
 		Linux: &specs.Linux{
-			CgroupsPath: cgroupsPath(c.ID),
-			Namespaces: []specs.LinuxNamespace{
-				{Type: specs.PIDNamespace}, {Type: specs.IPCNamespace}, {Type: specs.UTSNamespace}, {Type: specs.MountNamespace},
-			},
+			CgroupsPath: containerCgroupsPath(c),
+			Namespaces:  []specs.LinuxNamespace{{Type: specs.MountNamespace}},
 			Resources: &specs.LinuxResources{
 				Devices: []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}},
 			},
+			Sysctl: maps.Clone(h.Sysctls),
 		},
+		Annotations: maps.Clone(h.Annotations),
+	}
+	// Namespaces.
+	ns := func(typ specs.LinuxNamespaceType, path string) {
+		spec.Linux.Namespaces = append(spec.Linux.Namespaces, specs.LinuxNamespace{Type: typ, Path: path})
+	}
+	shm := specs.Mount{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", "size=" + strconv.FormatInt(shmSize(h), 10)}}
+	switch m := h.IpcMode; {
+	case m == "host":
+		shm = specs.Mount{Destination: "/dev/shm", Type: "bind", Source: "/dev/shm", Options: []string{"rbind", "rprivate"}}
+	case strings.HasPrefix(m, ModeContainer):
+		donor, err := s.donor(c, strings.TrimPrefix(m, ModeContainer), "IPC")
+		if err != nil {
+			return nil, err
+		}
+		ns(specs.IPCNamespace, fmt.Sprintf("/proc/%d/ns/ipc", donor.State.Pid))
+		shm = specs.Mount{Destination: "/dev/shm", Type: "bind", Source: "/dev/shm", Options: []string{"rbind", "rprivate"}}
+		if donor.Host.IpcMode == "shareable" {
+			shm.Source = filepath.Join(s.RootFS(donor.ID), "dev", "shm")
+		}
+	case m == "shareable":
+		// Its /dev and /dev/shm are mounted here, on the host, under its
+		// root: they come into its mount namespace as it is made, and a
+		// container that joins its IPC binds that same /dev/shm. They go
+		// with the root's mount when it ends (unmounted with what is below).
+		ns(specs.IPCNamespace, "")
+		if err := mountShareableDev(rootfs, shmSize(h)); err != nil {
+			return nil, err
+		}
+		spec.Mounts = slices.DeleteFunc(spec.Mounts, func(m specs.Mount) bool { return m.Destination == "/dev" })
+		shm.Destination = ""
+	case m == "none":
+		ns(specs.IPCNamespace, "")
+		shm.Destination = ""
+	default: // private
+		ns(specs.IPCNamespace, "")
+	}
+	if shm.Destination != "" {
+		spec.Mounts = append(spec.Mounts, shm)
+	}
+	switch m := h.PidMode; {
+	case m == "host":
+	case strings.HasPrefix(m, ModeContainer):
+		donor, err := s.donor(c, strings.TrimPrefix(m, ModeContainer), "PID")
+		if err != nil {
+			return nil, err
+		}
+		ns(specs.PIDNamespace, fmt.Sprintf("/proc/%d/ns/pid", donor.State.Pid))
+	default:
+		ns(specs.PIDNamespace, "")
+	}
+	if h.UTSMode == "host" {
+		spec.Hostname, spec.Domainname = "", ""
+	} else {
+		ns(specs.UTSNamespace, "")
+	}
+	if h.CgroupnsMode == "private" {
+		ns(specs.CgroupNamespace, "")
 	}
 	switch netns {
 	case "host":
 	case "":
-		spec.Linux.Namespaces = append(spec.Linux.Namespaces, specs.LinuxNamespace{Type: specs.NetworkNamespace})
+		ns(specs.NetworkNamespace, "")
 	default:
-		spec.Linux.Namespaces = append(spec.Linux.Namespaces, specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: netns})
+		ns(specs.NetworkNamespace, netns)
 	}
-	for _, m := range c.Mounts {
-		opts := []string{"rbind", "rprivate"}
-		if !m.RW {
-			opts = append(opts, "ro")
+
+	// Mounts: /etc's files, then volumes, binds and tmpfs, parents first.
+	spec.Mounts = append(spec.Mounts,
+		specs.Mount{Destination: "/etc/resolv.conf", Type: "bind", Source: filepath.Join(dir, "resolv.conf"), Options: []string{"rbind", "rprivate"}},
+		specs.Mount{Destination: "/etc/hostname", Type: "bind", Source: filepath.Join(dir, "hostname"), Options: []string{"rbind", "rprivate"}},
+		specs.Mount{Destination: "/etc/hosts", Type: "bind", Source: filepath.Join(dir, "hosts"), Options: []string{"rbind", "rprivate"}},
+	)
+	binds, err := s.userMounts(c)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range binds {
+		for _, o := range m.Options {
+			switch o {
+			case "shared", "rshared":
+				spec.Linux.RootfsPropagation = "rshared"
+			case "slave", "rslave":
+				if spec.Linux.RootfsPropagation == "" {
+					spec.Linux.RootfsPropagation = "rslave"
+				}
+			}
 		}
-		spec.Mounts = append(spec.Mounts, specs.Mount{Destination: m.Destination, Type: "bind", Source: m.Source, Options: opts})
 	}
-	r := spec.Linux.Resources
-	if c.Host.Memory > 0 {
-		r.Memory = &specs.LinuxMemory{Limit: &c.Host.Memory}
+	spec.Mounts = append(spec.Mounts, binds...)
+	if h.Init != nil && *h.Init {
+		path, err := initBinary()
+		if err != nil {
+			return nil, err
+		}
+		spec.Mounts = append(spec.Mounts, specs.Mount{Destination: containerInitPath, Type: "bind", Source: path, Options: []string{"bind", "ro"}})
+		proc.Args = append([]string{containerInitPath, "--"}, proc.Args...)
 	}
-	if c.Host.NanoCPUs > 0 {
-		period := uint64(100000)
-		quota := c.Host.NanoCPUs * int64(period) / 1e9
-		r.CPU = &specs.LinuxCPU{Period: &period, Quota: &quota}
+
+	// Resources.
+	r, err := resources(h)
+	if err != nil {
+		return nil, err
 	}
-	if c.Host.PidsLimit > 0 {
-		r.Pids = &specs.LinuxPids{Limit: &c.Host.PidsLimit}
+	r.Devices = spec.Linux.Resources.Devices
+	spec.Linux.Resources = r
+	if h.CpuRealtimeRuntime > 0 {
+		if err := ensureRealtimeBudget(cgroupParent(h), h.CpuRealtimePeriod, h.CpuRealtimeRuntime); err != nil {
+			return nil, err
+		}
 	}
-	if c.Host.Privileged {
+	devices, rules, err := mappedDevices(h.Devices)
+	if err != nil {
+		return nil, err
+	}
+	more, err := deviceRules(h.DeviceCgroupRules)
+	if err != nil {
+		return nil, err
+	}
+	rules = append(rules, more...)
+
+	if h.Privileged {
 		r.Devices = []specs.LinuxDeviceCgroup{{Allow: true, Access: "rwm"}}
 		spec.Linux.Devices = hostDevices()
+		for _, d := range devices { // --device's, at the paths they ask
+			if !slices.ContainsFunc(spec.Linux.Devices, func(h specs.LinuxDevice) bool { return h.Path == d.Path }) {
+				spec.Linux.Devices = append(spec.Linux.Devices, d)
+			}
+		}
 		return spec, nil
 	}
-	spec.Linux.MaskedPaths = maskedPaths
-	spec.Linux.ReadonlyPaths = readonlyPaths
+	spec.Linux.Devices = devices
+	r.Devices = append(r.Devices, rules...)
+	spec.Linux.MaskedPaths, spec.Linux.ReadonlyPaths = maskedPaths, readonlyPaths
+	if h.MaskedPaths != nil || h.ReadonlyPaths != nil {
+		spec.Linux.MaskedPaths, spec.Linux.ReadonlyPaths = h.MaskedPaths, h.ReadonlyPaths
+	}
+	if sec.unconfinedPaths {
+		spec.Linux.MaskedPaths, spec.Linux.ReadonlyPaths = nil, nil
+	}
+	switch {
+	case sec.seccomp == "unconfined":
+		return spec, nil
+	case sec.seccomp != "" && sec.seccomp != "builtin":
+		if !SeccompEnabled {
+			return nil, fmt.Errorf("%w: --security-opt seccomp: this cairn was built without seccomp", ErrInvalid)
+		}
+		profile, err := seccomp.LoadProfile(sec.seccomp, spec)
+		if err != nil {
+			return nil, fmt.Errorf("%w: --security-opt seccomp: %w", ErrInvalid, err)
+		}
+		spec.Linux.Seccomp = profile
+		return spec, nil
+	}
 	if !SeccompEnabled {
 		return spec, nil // the caller says so (see SeccompEnabled)
 	}
@@ -278,51 +439,4 @@ func (s *Store) spec(c *Container, rootfs string, proc *specs.Process, netns, fi
 	}
 	spec.Linux.Seccomp = profile
 	return spec, nil
-}
-
-// x32Supported reports whether the kernel runs x32 system calls (always
-// false but on amd64), probed with getpid(2) as an x32 call.
-var x32Supported = sync.OnceValue(func() bool {
-	if goruntime.GOARCH != "amd64" {
-		return false
-	}
-	const x32Bit, getpid = 0x40000000, 39
-	_, _, errno := unix.Syscall(x32Bit|getpid, 0, 0, 0)
-	return errno != unix.ENOSYS
-})
-
-// hostDevices lists the host's device nodes directly under /dev, for --privileged.
-func hostDevices() []specs.LinuxDevice {
-	entries, err := os.ReadDir("/dev")
-	if err != nil {
-		return nil
-	}
-	var out []specs.LinuxDevice
-	for _, e := range entries {
-		switch e.Name() {
-		case "console", "ptmx", "tty", "pts", "shm", "mqueue", "fd", "stdin", "stdout", "stderr":
-			continue // the container's own
-		}
-		var st unix.Stat_t
-		p := "/dev/" + e.Name()
-		if unix.Lstat(p, &st) != nil {
-			continue
-		}
-		typ := ""
-		switch st.Mode & unix.S_IFMT {
-		case unix.S_IFCHR:
-			typ = "c"
-		case unix.S_IFBLK:
-			typ = "b"
-		default:
-			continue
-		}
-		mode := os.FileMode(st.Mode & 0o777)
-		uid, gid := st.Uid, st.Gid
-		out = append(out, specs.LinuxDevice{
-			Path: p, Type: typ, Major: int64(unix.Major(st.Rdev)), Minor: int64(unix.Minor(st.Rdev)),
-			FileMode: &mode, UID: &uid, GID: &gid,
-		})
-	}
-	return out
 }

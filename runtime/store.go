@@ -45,6 +45,7 @@ type Store struct {
 	tmp       string
 	locks     string
 	state     string // libcontainer's state root
+	run       string // the run directory: state that does not outlive a reboot
 	images    *image.Store
 	snaps     *snapshot.Store
 	nets      *network.Store
@@ -61,6 +62,7 @@ func Open(o Options) (*Store, error) {
 		tmp:       o.Tmp,
 		locks:     filepath.Join(o.Root, "locks"),
 		state:     filepath.Join(o.Run, "libcontainer"),
+		run:       o.Run,
 		images:    o.Images,
 		snaps:     o.Snapshots,
 		nets:      o.Networks,
@@ -205,7 +207,7 @@ func (s *Store) List(ctx context.Context) ([]*Container, error) {
 	}
 	out := recs[:0]
 	for _, c := range recs {
-		if c.State.Status == Running || c.State.Status == Paused {
+		if c.State.Status == Running || c.State.Status == Paused || c.State.Status == Restarting {
 			c, err = s.check(ctx, c)
 			if errors.Is(err, ErrNotFound) {
 				continue
@@ -265,7 +267,7 @@ func (s *Store) Get(ctx context.Context, ref string) (*Container, error) {
 	if err != nil {
 		return nil, err
 	}
-	if c.State.Status != Running && c.State.Status != Paused {
+	if c.State.Status != Running && c.State.Status != Paused && c.State.Status != Restarting {
 		return c, nil
 	}
 	return s.check(ctx, c)
@@ -294,6 +296,11 @@ func (s *Store) check(ctx context.Context, c *Container) (*Container, error) {
 func (s *Store) reap(ctx context.Context, id string) (*Container, error) {
 	var removed bool
 	c, err := s.update(ctx, id, func(c *Container) error {
+		if c.State.Status == Restarting {
+			// Its monitor died while it waited to start it again.
+			c.State.Status, c.State.Restarting = Exited, false
+			return nil
+		}
 		if c.State.Status != Running && c.State.Status != Paused {
 			return nil
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"syscall"
 
 	"github.com/cairn-runtime/cairn/internal/lockfile"
@@ -22,6 +23,12 @@ type Task struct {
 	io    *stdio
 	owner *lockfile.Lock
 	net   *network.Attachment // its network, held while it runs (nil: none of the store's)
+	// Retain keeps the owner lock after Wait: the monitor of a container
+	// with a restart policy owns it across its runs.
+	Retain bool
+	// restart: this run is the monitor's restart of the container, not a
+	// start someone asked for.
+	restart bool
 }
 
 // ID is the container's ID.
@@ -53,9 +60,21 @@ func (s *Store) Start(ctx context.Context, ref string, o IO) (*Task, error) {
 	if !ok {
 		return nil, fmt.Errorf("container %s: %w", ShortID(id), ErrRunning)
 	}
-	t := &Task{s: s, owner: owner, io: &stdio{}}
-	if t.c, err = s.read(id); err != nil {
+	t, err := s.startOwned(ctx, id, o, owner, false)
+	if err != nil {
 		owner.Unlock()
+	}
+	return t, err
+}
+
+// startOwned starts container id, whose owner lock the caller holds (and
+// keeps, whatever happens): restart says it is the monitor's restart of
+// it, which counts, rather than a start someone asked for, which clears
+// the count and the mark of a manual stop.
+func (s *Store) startOwned(ctx context.Context, id string, o IO, owner *lockfile.Lock, restart bool) (*Task, error) {
+	t := &Task{s: s, owner: owner, io: &stdio{}, restart: restart}
+	var err error
+	if t.c, err = s.read(id); err != nil {
 		return nil, err
 	}
 	if err := t.start(ctx, o); err != nil {
@@ -84,9 +103,9 @@ func (s *Store) Start(ctx context.Context, ref string, o IO) (*Task, error) {
 				s.remove(bg, c, true)
 			}
 		}
-		owner.Unlock()
 		return nil, err
 	}
+	s.emit(t.c, "start", nil)
 	return t, nil
 }
 
@@ -137,7 +156,7 @@ func (t *Task) start(ctx context.Context, o IO) error {
 		return fmt.Errorf("create container %s: %w", ShortID(c.ID), err)
 	}
 	if o.Log {
-		if t.io.log, err = openLog(s.LogPath(c.ID)); err != nil {
+		if t.io.log, err = s.openLog(c); err != nil {
 			return err
 		}
 	}
@@ -156,6 +175,14 @@ func (t *Task) start(ctx context.Context, o IO) error {
 	pid, _ := t.proc.Pid()
 	t.c, err = s.update(ctx, c.ID, func(c *Container) error {
 		c.State = State{Status: Running, Pid: pid, StartedAt: now()}
+		if c.Config.Healthcheck != nil && len(c.Config.Healthcheck.Test) > 0 && c.Config.Healthcheck.Test[0] != "NONE" {
+			c.State.Health = &Health{Status: HealthStarting, Log: []HealthProbe{}}
+		}
+		if t.restart {
+			c.RestartCount++
+		} else {
+			c.RestartCount, c.ManuallyStopped = 0, false
+		}
 		return nil
 	})
 	if err != nil {
@@ -178,7 +205,9 @@ func (t *Task) Wait(ctx context.Context) (int, error) {
 	if st, err := t.lc.State(); err == nil {
 		oom = oomKilled(st.CgroupPaths)
 	}
-	defer t.owner.Unlock()
+	if !t.Retain {
+		defer t.owner.Unlock()
+	}
 	ctx = context.WithoutCancel(ctx) // whatever happens to the caller, the end is recorded
 	s, c := t.s, t.c
 	// The cgroups and the network go while the root is unmounted and, with
@@ -194,11 +223,16 @@ func (t *Task) Wait(ctx context.Context) (int, error) {
 		}
 		destroyed <- err
 	}()
+	if oom {
+		s.emit(c, "oom", nil)
+	}
+	died := map[string]string{"exitCode": strconv.Itoa(code)}
 	if c.Host.AutoRemove {
 		err := snapshot.Unmount(s.RootFS(c.ID))
 		if derr := <-destroyed; err == nil {
 			err = derr
 		}
+		s.emit(c, "die", died)
 		if err == nil {
 			err = s.remove(ctx, c, true)
 		}
@@ -208,12 +242,18 @@ func (t *Task) Wait(ctx context.Context) (int, error) {
 		c.State.Status, c.State.Pid = Exited, 0
 		c.State.ExitCode, c.State.OOMKilled = code, oom
 		c.State.FinishedAt = now()
+		if t.Retain && restarts(c, code) {
+			// Straight from running to restarting, as Docker's: no reader
+			// sees it exited in between.
+			c.State.Status, c.State.Restarting = Restarting, true
+		}
 		err := snapshot.Unmount(s.RootFS(c.ID))
 		if derr := <-destroyed; err == nil && derr != nil {
 			err = fmt.Errorf("container %s: %w", ShortID(c.ID), derr)
 		}
 		return err
 	})
+	s.emit(c, "die", died)
 	return code, err
 }
 
@@ -236,9 +276,14 @@ func (s *Store) Remove(ctx context.Context, ref string, o RemoveOptions) error {
 	if err != nil {
 		return err
 	}
-	if c.State.Status == Running || c.State.Status == Paused {
+	if c.State.Status == Running || c.State.Status == Paused || c.State.Status == Restarting {
 		if !o.Force {
-			return fmt.Errorf("%w: You cannot remove a running container %s. Stop the container before attempting removal or force remove", ErrConflict, c.ID)
+			return fmt.Errorf("%w: You cannot remove a %s container %s. Stop the container before attempting removal or force remove", ErrConflict, c.State.Status, c.ID)
+		}
+		if hasPolicy(c) {
+			if err := s.markStopped(ctx, c.ID); err != nil { // its monitor lets it go
+				return err
+			}
 		}
 		if err := s.signal(c.ID, syscall.SIGKILL); err != nil && !errors.Is(err, ErrNotRunning) {
 			return err
@@ -294,6 +339,7 @@ func (s *Store) remove(ctx context.Context, c *Container, volumes bool) error {
 	if err := os.RemoveAll(trash); err != nil {
 		return fmt.Errorf("remove container %s: %w", ShortID(c.ID), err)
 	}
+	s.emit(c, "destroy", nil)
 	if volumes {
 		for _, m := range c.Mounts {
 			if m.Type == "volume" && m.Anonymous {

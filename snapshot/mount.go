@@ -7,8 +7,9 @@ import (
 	"os"
 	"runtime"
 	"sort"
-	"strconv"
 	"strings"
+
+	"github.com/moby/sys/mountinfo"
 
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
@@ -161,21 +162,13 @@ func Unmount(target string) error {
 // store's temporary directory. The caller holds the store's exclusive lock,
 // so nothing alive uses them.
 func UnmountUnder(dir string) error {
-	b, err := os.ReadFile("/proc/self/mountinfo")
+	mounts, err := mountinfo.GetMounts(mountinfo.PrefixFilter(dir))
 	if err != nil {
 		return err
 	}
-	var targets []string
-	for _, line := range strings.Split(string(b), "\n") {
-		// ID parent major:minor root mountpoint options ...
-		f := strings.Fields(line)
-		if len(f) < 5 {
-			continue
-		}
-		mp := unescapeMountinfo(f[4])
-		if mp == dir || strings.HasPrefix(mp, dir+"/") {
-			targets = append(targets, mp)
-		}
+	targets := make([]string, 0, len(mounts))
+	for _, m := range mounts {
+		targets = append(targets, m.Mountpoint)
 	}
 	sort.Slice(targets, func(i, j int) bool { return len(targets[i]) > len(targets[j]) })
 	for _, t := range targets {
@@ -184,26 +177,6 @@ func UnmountUnder(dir string) error {
 		}
 	}
 	return nil
-}
-
-// unescapeMountinfo undoes the octal escapes (\040 for a space...) of a
-// path in /proc/self/mountinfo.
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, "\\") {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // View mounts snapshot chainID read-only on a temporary directory, calls fn with

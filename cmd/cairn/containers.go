@@ -43,9 +43,11 @@ func startCommand() *cli.Command {
 				if err != nil {
 					return err
 				}
-				if !cliContext.Bool("interactive") {
-					c.Config.OpenStdin = false
+				if cliContext.Bool("interactive") && c.Config.OpenStdin {
+					// Through a monitor, so that the detach keys leave it running.
+					return attachedRun(cliContext, e, c, false)
 				}
+				c.Config.OpenStdin = false
 				return foreground(cliContext, e, c, true)
 			}
 			return eachContainer(cliContext, func(ref string) error {
@@ -72,7 +74,7 @@ func stopCommand() *cli.Command {
 		Name: "stop", Usage: "Stop one or more running containers", ArgsUsage: "CONTAINER [CONTAINER...]",
 		Flags: []cli.Flag{&cli.IntFlag{Name: "time", Aliases: []string{"t"}, Value: 10, Usage: "seconds to wait before killing the container"}},
 		Action: onEachContainer(func(cliContext *cli.Context, e *engine.Engine, ref string) error {
-			return e.Containers.Stop(cliContext.Context, ref, stopTimeout(cliContext))
+			return e.Containers.Stop(cliContext.Context, ref, stopTimeoutOf(cliContext, e, ref))
 		}),
 	}
 }
@@ -83,7 +85,7 @@ func restartCommand() *cli.Command {
 		Flags: []cli.Flag{&cli.IntFlag{Name: "time", Aliases: []string{"t"}, Value: 10, Usage: "seconds to wait before killing the container"}},
 		Action: onEachContainer(func(cliContext *cli.Context, e *engine.Engine, ref string) error {
 			warnSeccomp()
-			return e.Restart(cliContext.Context, ref, stopTimeout(cliContext))
+			return e.Restart(cliContext.Context, ref, stopTimeoutOf(cliContext, e, ref))
 		}),
 	}
 }
@@ -254,7 +256,7 @@ func runExec(cliContext *cli.Context) error {
 		p.Release()
 		return nil
 	}
-	code, err := runAttached(cliContext.Context, o.Tty, o.OpenStdin, func(io runtime.IO) (attached, error) {
+	code, err := runAttached(cliContext.Context, o.Tty, o.OpenStdin, true, func(io runtime.IO) (attached, error) {
 		p, err := exec(io)
 		if err != nil {
 			return nil, err

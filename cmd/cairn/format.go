@@ -9,7 +9,9 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/cairn-runtime/cairn/engine"
 	"github.com/docker/go-units"
+	"github.com/urfave/cli/v2"
 )
 
 // templateFuncs are the functions Docker offers in --format templates.
@@ -39,14 +41,30 @@ var templateFuncs = template.FuncMap{
 
 // table writes rows through a --format template, or as a table with the
 // given default columns. headers names each field's column, as Docker does.
+// The format "json" is Docker's shorthand for `{{json .}}`: one JSON object
+// a line.
 type table struct {
 	w       io.Writer
 	format  string
 	headers map[string]string
 }
 
+// headerRow is what the header line of a table format sees: the column
+// name of each field, and of `.Label "name"` the label's name, as
+// Docker's headers.
+type headerRow map[string]string
+
+// Label is the header of `{{.Label "com.example.role"}}`: "role".
+func (h headerRow) Label(name string) string {
+	parts := strings.Split(name, ".")
+	return strings.NewReplacer("-", " ", "_", " ").Replace(parts[len(parts)-1])
+}
+
 func (t table) write(rows []any) error {
 	format := t.format
+	if strings.TrimSpace(format) == "json" {
+		format = "{{json .}}"
+	}
 	isTable := strings.HasPrefix(format, "table")
 	if isTable {
 		format = strings.TrimSpace(strings.TrimPrefix(format, "table"))
@@ -63,8 +81,9 @@ func (t table) write(rows []any) error {
 		out = tw
 		h, err := template.New("header").Funcs(templateFuncs).Parse(format + "\n")
 		if err == nil {
-			if err := h.Execute(out, t.headers); err != nil {
-				return err
+			var b strings.Builder
+			if err := h.Execute(&b, headerRow(t.headers)); err == nil {
+				io.WriteString(out, b.String())
 			}
 		}
 	}
@@ -77,6 +96,31 @@ func (t table) write(rows []any) error {
 		return tw.Flush()
 	}
 	return nil
+}
+
+// parseFilters reads --filter KEY=VALUE flags as Docker's CLI does: the key
+// lowercased, both sides trimmed; a flag without "=" is a usage error.
+func parseFilters(cliContext *cli.Context) (engine.Filters, error) {
+	f := engine.Filters{}
+	for _, kv := range cliContext.StringSlice("filter") {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return nil, usage("invalid argument %q for \"-f, --filter\" flag: bad format of filter (expected name=value)\nSee 'cairn %s --help'.", kv, cliContext.Command.FullName())
+		}
+		f.Add(strings.ToLower(strings.TrimSpace(k)), strings.TrimSpace(v))
+	}
+	return f, nil
+}
+
+// filterFlag is --filter of the list and prune commands.
+func filterFlag(usage string) cli.Flag {
+	return &cli.StringSliceFlag{Name: "filter", Aliases: []string{"f"}, Usage: usage}
+}
+
+// usesField reports whether a --format template refers to field (or is
+// one of the JSON forms, which show every field).
+func usesField(format, field string) bool {
+	return strings.Contains(format, "."+field) || strings.Contains(format, "json")
 }
 
 func humanSize(n int64) string {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/cairn-runtime/cairn/engine"
 	"github.com/cairn-runtime/cairn/image"
+	"github.com/docker/go-units"
 	"github.com/opencontainers/go-digest"
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
@@ -17,20 +19,23 @@ import (
 
 func imagesCommand() *cli.Command {
 	return &cli.Command{
-		Name:      "images",
-		Usage:     "List images",
-		ArgsUsage: "[REPOSITORY[:TAG]]",
+		Name:                   "images",
+		Usage:                  "List images",
+		ArgsUsage:              "[REPOSITORY[:TAG]]",
+		UseShortOptionHandling: true,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "all", Aliases: []string{"a"}, Usage: "show all images (cairn keeps no intermediate images)"},
-			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "only show image IDs"},
-			&cli.BoolFlag{Name: "no-trunc", Usage: "don't truncate output"},
 			&cli.BoolFlag{Name: "digests", Usage: "show digests"},
-			&cli.StringFlag{Name: "format", Usage: "format output using a Go template"},
+			filterFlag("filter output based on conditions provided"),
+			&cli.StringFlag{Name: "format", Usage: "pretty-print images using a Go template, or json"},
+			&cli.BoolFlag{Name: "no-trunc", Usage: "don't truncate output"},
+			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "only show image IDs"},
 		},
 		Action: runImages,
 	}
 }
 
+// imageCommand is the `image` group, as Docker's.
 func imageCommand() *cli.Command {
 	ls := imagesCommand()
 	ls.Name, ls.Aliases = "ls", []string{"list"}
@@ -40,7 +45,7 @@ func imageCommand() *cli.Command {
 		Name:  "image",
 		Usage: "Manage images",
 		Subcommands: []*cli.Command{
-			ls, rm,
+			buildCommand(), historyCommand(), importCommand(),
 			{
 				Name:      "inspect",
 				Usage:     "Display detailed information on one or more images",
@@ -48,18 +53,7 @@ func imageCommand() *cli.Command {
 				Flags:     []cli.Flag{&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Usage: "format output using a Go template"}},
 				Action:    runImageInspect,
 			},
-			historyCommand(), tagCommand(), importCommand(), loadCommand(), saveCommand(),
-			{
-				Name:  "prune",
-				Usage: "Remove blobs, snapshots and leftovers no image uses",
-				Action: func(cliContext *cli.Context) error {
-					e, err := openEngine(cliContext)
-					if err != nil {
-						return err
-					}
-					return e.Prune(cliContext.Context)
-				},
-			},
+			loadCommand(), ls, imagePruneCommand(), pullCommand(), pushCommand(), rm, saveCommand(), tagCommand(),
 		},
 	}
 }
@@ -67,26 +61,42 @@ func imageCommand() *cli.Command {
 // imageRow is one line of `cairn images`, with the fields --format sees.
 type imageRow struct {
 	ID, Repository, Tag, Digest, CreatedSince, CreatedAt, Size string
-	Containers                                                 string
+	Containers, SharedSize, UniqueSize, VirtualSize            string
+}
+
+// MarshalJSON is `{{json .}}`: Docker 20.10's keys.
+func (r imageRow) MarshalJSON() ([]byte, error) {
+	return json.Marshal(map[string]string{
+		"Containers": r.Containers, "CreatedAt": r.CreatedAt, "CreatedSince": r.CreatedSince, "Digest": r.Digest,
+		"ID": r.ID, "Repository": r.Repository, "SharedSize": r.SharedSize, "Size": r.Size, "Tag": r.Tag,
+		"UniqueSize": r.UniqueSize, "VirtualSize": r.VirtualSize,
+	})
 }
 
 var imageHeaders = map[string]string{
 	"ID": "IMAGE ID", "Repository": "REPOSITORY", "Tag": "TAG", "Digest": "DIGEST",
 	"CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "Size": "SIZE", "Containers": "CONTAINERS",
+	"SharedSize": "SHARED SIZE", "UniqueSize": "UNIQUE SIZE", "VirtualSize": "SIZE",
 }
 
 func runImages(cliContext *cli.Context) error {
 	if cliContext.NArg() > 1 {
 		return argsError(cliContext, "at most 1 argument")
 	}
+	filters, err := parseFilters(cliContext)
+	if err != nil {
+		return err
+	}
+	// As Docker's CLI: the argument is one more reference filter.
+	if ref := cliContext.Args().First(); ref != "" {
+		filters.Add("reference", ref)
+	}
 	e, err := openEngine(cliContext)
 	if err != nil {
 		return err
 	}
-	list, err := e.ImageSummaries(cliContext.Args().First())
-	if errors.Is(err, engine.ErrInvalid) {
-		return usage("%v", err)
-	} else if err != nil {
+	list, err := e.ImageList(engine.ImageListOptions{All: cliContext.Bool("all"), Filters: filters})
+	if err != nil {
 		return err
 	}
 	noTrunc := cliContext.Bool("no-trunc")
@@ -94,7 +104,8 @@ func runImages(cliContext *cli.Context) error {
 	for _, img := range list {
 		r := imageRow{
 			ID: image.ShortID(img.ID), Repository: img.Repository, Tag: img.Tag,
-			Size: humanSize(img.Size), CreatedSince: since(img.Created), Digest: "<none>", Containers: "N/A",
+			Size: humanSize(img.Size), VirtualSize: units.HumanSize(float64(img.Size)), CreatedSince: since(img.Created),
+			Digest: img.Digest, Containers: "N/A", SharedSize: "N/A", UniqueSize: "N/A",
 		}
 		if noTrunc {
 			r.ID = img.ID.String()
@@ -105,8 +116,9 @@ func runImages(cliContext *cli.Context) error {
 		rows = append(rows, r)
 	}
 	format := cliContext.String("format")
+	// As Docker 20.10's CLI: a --format wins over -q.
 	switch {
-	case cliContext.Bool("quiet"):
+	case format == "" && cliContext.Bool("quiet"):
 		format = "{{.ID}}"
 	case format == "" && cliContext.Bool("digests"):
 		format = "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
@@ -129,7 +141,7 @@ func tagCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			_, err = e.Images.Tag(cliContext.Context, cliContext.Args().Get(0), cliContext.Args().Get(1))
+			_, err = e.TagImage(cliContext.Context, cliContext.Args().Get(0), cliContext.Args().Get(1))
 			return err
 		},
 	}
@@ -260,7 +272,7 @@ func importCommand() *cli.Command {
 				defer f.Close()
 				r = f
 			}
-			img, err := e.Images.Import(cliContext.Context, r, image.ImportOptions{Name: cliContext.Args().Get(1), Source: src, Message: cliContext.String("message")})
+			img, err := e.ImportImage(cliContext.Context, r, image.ImportOptions{Name: cliContext.Args().Get(1), Source: src, Message: cliContext.String("message")})
 			if err != nil {
 				return fmt.Errorf("import %s: %w", src, err)
 			}
@@ -298,7 +310,7 @@ func loadCommand() *cli.Command {
 			} else if term.IsTerminal(int(os.Stdin.Fd())) {
 				return &statusError{code: exitCairn, err: errors.New("requested load from stdin, but stdin is empty")}
 			}
-			loaded, err := e.Images.Load(cliContext.Context, r)
+			loaded, err := e.LoadImages(cliContext.Context, r)
 			if err != nil {
 				return fmt.Errorf("load %s: %w", src, err)
 			}
@@ -347,9 +359,9 @@ func runSave(cliContext *cli.Context) error {
 		if term.IsTerminal(int(os.Stdout.Fd())) {
 			return usage("cowardly refusing to save to a terminal. Use the -o flag or redirect")
 		}
-		return e.Images.Save(cliContext.Context, os.Stdout, items)
+		return e.SaveImages(cliContext.Context, os.Stdout, items)
 	}
-	return writeFileAtomic(out, func(w io.Writer) error { return e.Images.Save(cliContext.Context, w, items) })
+	return writeFileAtomic(out, func(w io.Writer) error { return e.SaveImages(cliContext.Context, w, items) })
 }
 
 // writeFileAtomic writes path through a temporary file renamed into place, so

@@ -48,7 +48,7 @@ func networkCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
-					n, err := e.Networks.Create(cliContext.Context, network.CreateOptions{
+					n, err := e.CreateNetwork(cliContext.Context, network.CreateOptions{
 						Name: cliContext.Args().First(), Subnet: cliContext.String("subnet"), Gateway: cliContext.String("gateway"),
 						Internal: cliContext.Bool("internal"), Labels: labels(cliContext.StringSlice("label")),
 					})
@@ -116,8 +116,11 @@ func networkCommand() *cli.Command {
 			},
 			{
 				Name: "prune", Usage: "Remove all unused networks",
-				Flags: []cli.Flag{&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "do not prompt for confirmation (cairn never prompts)"}},
+				Flags: []cli.Flag{forceFlag()},
 				Action: func(cliContext *cli.Context) error {
+					if !confirm(cliContext, networksWarning) {
+						return nil
+					}
 					e, err := openEngine(cliContext)
 					if err != nil {
 						return err

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"encoding/json"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/cairn-runtime/cairn/engine"
 	"github.com/cairn-runtime/cairn/runtime"
+	"github.com/distribution/reference"
 	"github.com/docker/go-units"
 	"github.com/urfave/cli/v2"
 )
@@ -17,10 +20,13 @@ func psCommand() *cli.Command {
 		UseShortOptionHandling: true,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "all", Aliases: []string{"a"}, Usage: "show all containers (default shows just running)"},
-			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "only display container IDs"},
+			filterFlag("filter output based on conditions provided"),
+			&cli.StringFlag{Name: "format", Usage: "pretty-print containers using a Go template, or json"},
+			&cli.IntFlag{Name: "last", Aliases: []string{"n"}, Value: -1, Usage: "show n last created containers (includes all states)"},
+			&cli.BoolFlag{Name: "latest", Aliases: []string{"l"}, Usage: "show the latest created container (includes all states)"},
 			&cli.BoolFlag{Name: "no-trunc", Usage: "don't truncate output"},
-			&cli.BoolFlag{Name: "latest", Aliases: []string{"l"}, Usage: "show the latest created container"},
-			&cli.StringFlag{Name: "format", Usage: "format output using a Go template"},
+			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "only display container IDs"},
+			&cli.BoolFlag{Name: "size", Aliases: []string{"s"}, Usage: "display total file sizes"},
 		},
 		Action: runPs,
 	}
@@ -28,21 +34,59 @@ func psCommand() *cli.Command {
 
 // psRow is one line of `cairn ps`, with the fields --format sees.
 type psRow struct {
-	ID, Image, Command, CreatedAt, RunningFor, Ports, Status, State, Names, Labels, Mounts, Networks, Size string
+	ID, Image, Command, CreatedAt, RunningFor, Ports, Status, State, Names, Labels, Mounts, Networks, Size, LocalVolumes string
+
+	labels map[string]string
+}
+
+// Label is `{{.Label "name"}}`: the value of one of its labels.
+func (r psRow) Label(name string) string { return r.labels[name] }
+
+// MarshalJSON is `{{json .}}`: Docker 20.10's keys.
+func (r psRow) MarshalJSON() ([]byte, error) {
+	return json.Marshal(map[string]string{
+		"Command": r.Command, "CreatedAt": r.CreatedAt, "ID": r.ID, "Image": r.Image, "Labels": r.Labels,
+		"LocalVolumes": r.LocalVolumes, "Mounts": r.Mounts, "Names": r.Names, "Networks": r.Networks, "Ports": r.Ports,
+		"RunningFor": r.RunningFor, "Size": r.Size, "State": r.State, "Status": r.Status,
+	})
 }
 
 var psHeaders = map[string]string{
 	"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT", "RunningFor": "CREATED",
 	"Ports": "PORTS", "Status": "STATUS", "State": "STATE", "Names": "NAMES", "Labels": "LABELS", "Mounts": "MOUNTS",
-	"Networks": "NETWORKS", "Size": "SIZE",
+	"Networks": "NETWORKS", "Size": "SIZE", "LocalVolumes": "LOCAL VOLUMES",
 }
 
 func runPs(cliContext *cli.Context) error {
+	if cliContext.NArg() != 0 {
+		return argsError(cliContext, "no arguments")
+	}
+	filters, err := parseFilters(cliContext)
+	if err != nil {
+		return err
+	}
+	format := cliContext.String("format")
+	size := cliContext.Bool("size")
+	// As Docker 20.10's CLI: a --format wins over -q.
+	switch {
+	case format == "" && cliContext.Bool("quiet"):
+		format = "{{.ID}}"
+	case format == "" && size:
+		format = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}\t{{.Size}}"
+	case format == "":
+		format = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
+	default:
+		// As Docker's CLI: a format that shows the size asks for it.
+		size = size || usesField(format, "Size")
+	}
 	e, err := openEngine(cliContext)
 	if err != nil {
 		return err
 	}
-	list, err := e.ContainerSummaries(cliContext.Context, engine.ListOptions{All: cliContext.Bool("all"), Latest: cliContext.Bool("latest")})
+	list, err := e.ContainerSummaries(cliContext.Context, engine.ListOptions{
+		All: cliContext.Bool("all"), Latest: cliContext.Bool("latest"), Limit: cliContext.Int("last"),
+		Filters: filters, Size: size,
+	})
 	if err != nil {
 		return err
 	}
@@ -51,23 +95,63 @@ func runPs(cliContext *cli.Context) error {
 	for _, c := range list {
 		rows = append(rows, containerRow(c, noTrunc))
 	}
-	format := cliContext.String("format")
-	switch {
-	case cliContext.Bool("quiet"):
-		format = "{{.ID}}"
-	case format == "":
-		format = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
-	}
 	return table{w: cliContext.App.Writer, format: format, headers: psHeaders}.write(rows)
 }
 
+// psCommandLine is the COMMAND of a container as Docker's daemon makes it:
+// its path, then its arguments, each with a space quoted in '…'.
+func psCommandLine(c *runtime.Container) string {
+	words := []string{c.Path}
+	for _, a := range c.Args {
+		if strings.Contains(a, " ") {
+			a = "'" + a + "'"
+		}
+		words = append(words, a)
+	}
+	return strings.Join(words, " ")
+}
+
+// psImage is the IMAGE column as Docker's CLI shows it: truncated, an ID
+// in its short form and a name in its familiar form without a digest.
+func psImage(img, id string, trunc bool) string {
+	if img == "" {
+		return "<no image>"
+	}
+	if !trunc {
+		return img
+	}
+	short := func(s string) string {
+		if i := strings.IndexRune(s, ':'); i >= 0 {
+			s = s[i+1:]
+		}
+		return runtime.ShortID(s)
+	}
+	if short(id) == short(img) {
+		return short(img)
+	}
+	ref, err := reference.ParseNormalizedNamed(img)
+	if err != nil {
+		return img
+	}
+	if nt, ok := ref.(reference.NamedTagged); ok {
+		if t, err := reference.WithTag(reference.TrimNamed(nt), nt.Tag()); err == nil {
+			return reference.FamiliarString(t)
+		}
+	}
+	return reference.FamiliarString(reference.TrimNamed(ref))
+}
+
 func containerRow(c engine.ContainerSummary, noTrunc bool) psRow {
-	cmd := strings.Join(append([]string{c.Path}, c.Args...), " ")
+	cmd := psCommandLine(c.Container)
 	r := psRow{
-		ID: runtime.ShortID(c.ID), Image: c.Config.Image, Command: strconv.Quote(ellipsis(cmd, 20)),
+		ID: runtime.ShortID(c.ID), Image: psImage(c.Image, c.ImageID.String(), !noTrunc), Command: strconv.Quote(ellipsis(cmd, 20)),
 		CreatedAt:  c.Created.Local().Format("2006-01-02 15:04:05 -0700 MST"),
-		RunningFor: units.HumanDuration(time.Since(c.Created)) + " ago",
+		RunningFor: units.HumanDuration(time.Now().UTC().Sub(c.Created)) + " ago",
 		Status:     c.Status, State: c.State.Status, Names: c.Name, Networks: strings.Join(c.Networks, ","), Ports: c.Ports,
+		labels: c.Config.Labels,
+	}
+	if c.State.Restarting {
+		r.State = "restarting"
 	}
 	if noTrunc {
 		r.ID, r.Command = c.ID, strconv.Quote(cmd)
@@ -76,14 +160,26 @@ func containerRow(c engine.ContainerSummary, noTrunc bool) psRow {
 	for k, v := range c.Config.Labels {
 		labels = append(labels, k+"="+v)
 	}
+	sort.Strings(labels)
+	volumes := 0
 	for _, m := range c.Mounts {
 		name := m.Name
 		if name == "" {
 			name = m.Source
 		}
-		mounts = append(mounts, ellipsis(name, 15))
+		if !noTrunc {
+			name = ellipsis(name, 15)
+		}
+		mounts = append(mounts, name)
+		if m.Type == "volume" {
+			volumes++
+		}
 	}
-	r.Labels, r.Mounts = strings.Join(labels, ","), strings.Join(mounts, ",")
+	r.Labels, r.Mounts, r.LocalVolumes = strings.Join(labels, ","), strings.Join(mounts, ","), strconv.Itoa(volumes)
+	r.Size = humanSize(c.SizeRw)
+	if c.SizeRootFs > 0 {
+		r.Size += " (virtual " + humanSize(c.SizeRootFs) + ")"
+	}
 	return r
 }
 
@@ -100,9 +196,15 @@ func inspectCommand() *cli.Command {
 			if typ != "" && typ != "container" && typ != "image" {
 				return usage("%q is not a valid value for --type", typ)
 			}
-			return inspectEach(func(cliContext *cli.Context, e *engine.Engine, ref string) (any, error) {
-				return e.Inspect(cliContext.Context, ref, typ)
-			})(cliContext)
+			return inspectOf(typ)(cliContext)
 		},
 	}
+}
+
+// inspectOf is the action of an inspect of objects of kind typ
+// ("container", "image", or "" for either).
+func inspectOf(typ string) cli.ActionFunc {
+	return inspectEach(func(cliContext *cli.Context, e *engine.Engine, ref string) (any, error) {
+		return e.Inspect(cliContext.Context, ref, typ)
+	})
 }

@@ -26,7 +26,7 @@ type attached interface {
 // stdin passes to it with openStdin, a real terminal (raw, its size
 // followed) with tty, signals are forwarded, and its exit code is returned.
 // start is given the IO to start the process with.
-func runAttached(ctx context.Context, tty, openStdin bool, start func(runtime.IO) (attached, error)) (int, error) {
+func runAttached(ctx context.Context, tty, openStdin, sigProxy bool, start func(runtime.IO) (attached, error)) (int, error) {
 	o := runtime.IO{Stdout: os.Stdout, Stderr: os.Stderr}
 	if openStdin {
 		o.Stdin = os.Stdin
@@ -44,8 +44,13 @@ func runAttached(ctx context.Context, tty, openStdin bool, start func(runtime.IO
 			restore = func() { term.Restore(int(os.Stdin.Fd()), state) }
 		}
 	}
-	// Signals are caught before the process starts, so that none is lost.
+	// Signals are caught before the process starts, so that none is lost;
+	// without the signal proxy, only the window's size is followed.
 	sigs := proxiedSignals()
+	if !sigProxy {
+		signal.Reset()
+		signal.Notify(sigs, syscall.SIGWINCH)
+	}
 	p, err := start(o)
 	if err != nil {
 		restore()

@@ -46,7 +46,7 @@ func volumeCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
-					v, err := e.Containers.VolumeCreate(cliContext.Context, name, labels)
+					v, err := e.CreateVolume(cliContext.Context, name, labels)
 					if err != nil {
 						return err
 					}
@@ -98,7 +98,7 @@ func volumeCommand() *cli.Command {
 				Name: "rm", Aliases: []string{"remove"}, Usage: "Remove one or more volumes", ArgsUsage: "VOLUME [VOLUME...]",
 				Flags: []cli.Flag{&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "do not fail for a volume that does not exist"}},
 				Action: onEachContainer(func(cliContext *cli.Context, e *engine.Engine, name string) error {
-					return e.Containers.VolumeRemove(cliContext.Context, name, cliContext.Bool("force"))
+					return e.RemoveVolume(cliContext.Context, name, cliContext.Bool("force"))
 				}),
 			},
 			{
@@ -112,10 +112,10 @@ func volumeCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
-					removed, err := e.Containers.VolumePrune(cliContext.Context, cliContext.Bool("all"))
-					if len(removed) > 0 {
+					rep, err := e.PruneVolumes(cliContext.Context, engine.PruneOptions{All: cliContext.Bool("all")})
+					if len(rep.Deleted) > 0 {
 						fmt.Fprintln(cliContext.App.Writer, "Deleted Volumes:")
-						for _, n := range removed {
+						for _, n := range rep.Deleted {
 							fmt.Fprintln(cliContext.App.Writer, n)
 						}
 					}
