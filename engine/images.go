@@ -349,7 +349,7 @@ type ImageInspect struct {
 		Layers []string
 	}
 	Metadata struct {
-		LastTagTime string
+		LastTagTime time.Time // zero: "0001-01-01T00:00:00Z", as Docker has for an image never tagged by hand
 	}
 }
 

@@ -1,0 +1,86 @@
+package api
+
+import (
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/cairn-runtime/cairn/engine"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
+)
+
+// containerSummary is a row of GET /containers/json: Docker's, with the
+// networks as inspect shows them.
+type containerSummary struct {
+	container.Summary
+	NetworkSettings struct {
+		Networks map[string]*engine.EndpointInspect
+	}
+}
+
+func (s *Server) listContainers(w http.ResponseWriter, r *http.Request) error {
+	f, err := filters(r)
+	if err != nil {
+		return err
+	}
+	o := engine.ListOptions{All: boolParam(r, "all"), Size: boolParam(r, "size"), Filters: f}
+	if v := r.URL.Query().Get("limit"); v != "" {
+		if o.Limit, err = strconv.Atoi(v); err != nil {
+			return badRequest("invalid limit %q: %v", v, err)
+		}
+	}
+	list, err := s.e.ContainerSummaries(r.Context(), o)
+	if err != nil {
+		return err
+	}
+	out := make([]containerSummary, 0, len(list))
+	for _, c := range list {
+		out = append(out, s.summary(r, c))
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) summary(r *http.Request, c engine.ContainerSummary) containerSummary {
+	var v containerSummary
+	v.ID, v.Names, v.Image, v.ImageID = c.ID, []string{"/" + c.Name}, c.Image, c.ImageID.String()
+	v.Command = strings.Join(append([]string{c.Path}, c.Args...), " ")
+	v.Created = c.Created.Unix()
+	v.Labels = c.Config.Labels
+	if v.Labels == nil {
+		v.Labels = map[string]string{}
+	}
+	v.State, v.Status = container.ContainerState(c.State.Status), c.Status
+	v.SizeRw, v.SizeRootFs = c.SizeRw, c.SizeRootFs
+	v.HostConfig.NetworkMode = c.Host.NetworkMode
+	v.Ports = []container.PortSummary{}
+	if ports, err := s.e.Ports(r.Context(), c.ID); err == nil {
+		for _, p := range ports {
+			num, proto, _ := strings.Cut(p.Port, "/")
+			private, _ := strconv.ParseUint(num, 10, 16)
+			public, _ := strconv.ParseUint(p.Host, 10, 16)
+			ip, _ := netip.ParseAddr(p.HostIP)
+			v.Ports = append(v.Ports, container.PortSummary{IP: ip, PrivatePort: uint16(private), PublicPort: uint16(public), Type: proto})
+		}
+	}
+	v.Mounts = []container.MountPoint{}
+	if insp, err := s.e.InspectContainer(r.Context(), c.ID); err == nil {
+		v.NetworkSettings.Networks = insp.NetworkSettings.Networks
+		for _, m := range insp.Mounts {
+			v.Mounts = append(v.Mounts, container.MountPoint{
+				Type: mount.Type(m.Type), Name: m.Name, Source: m.Source, Destination: m.Destination,
+				Driver: m.Driver, Mode: m.Mode, RW: m.RW, Propagation: mount.Propagation(m.Propagation),
+			})
+		}
+	}
+	return v
+}
+
+func (s *Server) inspectContainer(w http.ResponseWriter, r *http.Request) error {
+	v, err := s.e.InspectContainer(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, v)
+}
