@@ -37,12 +37,12 @@ func (s *Server) listContainers(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := make([]containerSummary, 0, len(list))
 	for _, c := range list {
-		out = append(out, s.summary(r, c))
+		out = append(out, s.summary(c))
 	}
 	return writeJSON(w, http.StatusOK, out)
 }
 
-func (s *Server) summary(r *http.Request, c engine.ContainerSummary) containerSummary {
+func (s *Server) summary(c engine.ContainerSummary) containerSummary {
 	var v containerSummary
 	v.ID, v.Names, v.Image, v.ImageID = c.ID, []string{"/" + c.Name}, c.Image, c.ImageID.String()
 	v.Command = strings.Join(append([]string{c.Path}, c.Args...), " ")
@@ -55,24 +55,21 @@ func (s *Server) summary(r *http.Request, c engine.ContainerSummary) containerSu
 	v.SizeRw, v.SizeRootFs = c.SizeRw, c.SizeRootFs
 	v.HostConfig.NetworkMode = c.Host.NetworkMode
 	v.Ports = []container.PortSummary{}
-	if ports, err := s.e.Ports(r.Context(), c.ID); err == nil {
-		for _, p := range ports {
-			num, proto, _ := strings.Cut(p.Port, "/")
-			private, _ := strconv.ParseUint(num, 10, 16)
-			public, _ := strconv.ParseUint(p.Host, 10, 16)
-			ip, _ := netip.ParseAddr(p.HostIP)
-			v.Ports = append(v.Ports, container.PortSummary{IP: ip, PrivatePort: uint16(private), PublicPort: uint16(public), Type: proto})
-		}
+	ports, _ := s.e.PortBindings(c.Container)
+	for _, p := range ports {
+		num, proto, _ := strings.Cut(p.Port, "/")
+		private, _ := strconv.ParseUint(num, 10, 16)
+		public, _ := strconv.ParseUint(p.Host, 10, 16)
+		ip, _ := netip.ParseAddr(p.HostIP)
+		v.Ports = append(v.Ports, container.PortSummary{IP: ip, PrivatePort: uint16(private), PublicPort: uint16(public), Type: proto})
 	}
+	v.NetworkSettings.Networks = s.e.ContainerNetworkSettings(c.Container).Networks
 	v.Mounts = []container.MountPoint{}
-	if insp, err := s.e.InspectContainer(r.Context(), c.ID); err == nil {
-		v.NetworkSettings.Networks = insp.NetworkSettings.Networks
-		for _, m := range insp.Mounts {
-			v.Mounts = append(v.Mounts, container.MountPoint{
-				Type: mount.Type(m.Type), Name: m.Name, Source: m.Source, Destination: m.Destination,
-				Driver: m.Driver, Mode: m.Mode, RW: m.RW, Propagation: mount.Propagation(m.Propagation),
-			})
-		}
+	for _, m := range engine.ContainerMounts(c.Container) {
+		v.Mounts = append(v.Mounts, container.MountPoint{
+			Type: mount.Type(m.Type), Name: m.Name, Source: m.Source, Destination: m.Destination,
+			Driver: m.Driver, Mode: m.Mode, RW: m.RW, Propagation: mount.Propagation(m.Propagation),
+		})
 	}
 	return v
 }

@@ -129,6 +129,14 @@ func (e *Engine) InspectContainer(ctx context.Context, ref string) (*ContainerIn
 		}
 	}
 	v.GraphDriver.Data["LowerDir"] = strings.Join(lowers, ":")
+	v.Mounts = ContainerMounts(c)
+	v.NetworkSettings = e.ContainerNetworkSettings(c)
+	return v, nil
+}
+
+// ContainerMounts are the Mounts of c's inspect.
+func ContainerMounts(c *runtime.Container) []MountInspect {
+	var out []MountInspect
 	for _, m := range c.Mounts {
 		mi := MountInspect{Type: m.Type, Name: m.Name, Source: m.Source, Destination: m.Destination, RW: m.RW, Propagation: "rprivate"}
 		if m.Type == "volume" {
@@ -137,10 +145,9 @@ func (e *Engine) InspectContainer(ctx context.Context, ref string) (*ContainerIn
 		if !m.RW {
 			mi.Mode = "ro"
 		}
-		v.Mounts = append(v.Mounts, mi)
+		out = append(out, mi)
 	}
-	v.NetworkSettings = e.networkSettings(c)
-	return v, nil
+	return out
 }
 
 // Inspect is `docker inspect` of ref: a container, else an image. kind

@@ -262,6 +262,12 @@ func (e *Engine) Ports(ctx context.Context, ref string) ([]PortBinding, error) {
 	if err != nil {
 		return nil, err
 	}
+	return e.PortBindings(c)
+}
+
+// PortBindings returns the ports container c publishes now (none unless it
+// runs).
+func (e *Engine) PortBindings(c *runtime.Container) ([]PortBinding, error) {
 	r, err := e.Networks.State(c.ID)
 	if err != nil || r == nil {
 		return nil, err
@@ -318,9 +324,9 @@ type EndpointInspect struct {
 	DriverOpts          map[string]string
 }
 
-// networkSettings is c's NetworkSettings: what it asked, with what it has
+// ContainerNetworkSettings is c's NetworkSettings: what it asked, with what it has
 // while it runs.
-func (e *Engine) networkSettings(c *runtime.Container) NetworkSettings {
+func (e *Engine) ContainerNetworkSettings(c *runtime.Container) NetworkSettings {
 	v := NetworkSettings{Ports: nat.PortMap{}, Networks: map[string]*EndpointInspect{}}
 	var rec *network.Record
 	if c.State.Status == runtime.Running || c.State.Status == runtime.Paused {
@@ -387,18 +393,12 @@ func (e *Engine) PortsColumn(c *runtime.Container) string {
 	if c.State.Status != runtime.Running && c.State.Status != runtime.Paused {
 		return ""
 	}
-	rec, _ := e.Networks.State(c.ID)
+	bindings, _ := e.PortBindings(c)
 	published := map[string]bool{}
 	var out []string
-	if rec != nil {
-		for _, p := range rec.Ports {
-			ip := "0.0.0.0"
-			if p.HostIP.IsValid() {
-				ip = p.HostIP.String()
-			}
-			out = append(out, fmt.Sprintf("%s:%d->%s", ip, p.HostPort, p.Port()))
-			published[p.Port()] = true
-		}
+	for _, b := range bindings {
+		out = append(out, b.HostIP+":"+b.Host+"->"+b.Port)
+		published[b.Port] = true
 	}
 	for _, port := range slices.Sorted(maps.Keys(c.Config.ExposedPorts)) {
 		if !published[port] {

@@ -80,27 +80,14 @@ func createOptions(cliContext *cli.Context) (runtime.CreateOptions, error) {
 	}
 	h.CapAdd, h.CapDrop = cliContext.StringSlice("cap-add"), cliContext.StringSlice("cap-drop")
 	h.AutoRemove = cliContext.Bool("rm")
-	bytesFlag := func(name string, dst *int64) error {
-		v := cliContext.String(name)
-		if v == "" {
-			return nil
-		}
-		n, err := units.RAMInBytes(v)
+	for name, dst := range map[string]*int64{"memory": &h.Memory, "memory-reservation": &h.MemoryReservation, "shm-size": &h.ShmSize, "memory-swap": &h.MemorySwap} {
+		n, set, err := bytesFlag(cliContext, name)
 		if err != nil {
-			return flagError(cliContext, name, v, err)
-		}
-		*dst = n
-		return nil
-	}
-	for name, dst := range map[string]*int64{"memory": &h.Memory, "memory-reservation": &h.MemoryReservation, "shm-size": &h.ShmSize} {
-		if err := bytesFlag(name, dst); err != nil {
 			return o, err
 		}
-	}
-	if v := cliContext.String("memory-swap"); v == "-1" {
-		h.MemorySwap = -1
-	} else if err := bytesFlag("memory-swap", &h.MemorySwap); err != nil {
-		return o, err
+		if set {
+			*dst = n
+		}
 	}
 	if cliContext.IsSet("memory-swappiness") {
 		if v := cliContext.Int64("memory-swappiness"); v != -1 {

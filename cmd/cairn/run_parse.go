@@ -17,6 +17,7 @@ import (
 
 	"github.com/cairn-runtime/cairn/runtime"
 	"github.com/docker/go-units"
+	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
 )
 
@@ -320,4 +321,21 @@ func readEnvFile(path string) ([]string, error) {
 		out = append(out, line)
 	}
 	return out, sc.Err()
+}
+
+// bytesFlag reads a size flag (--memory 64m): its value, and whether it was
+// given; --memory-swap -1 is unlimited.
+func bytesFlag(cliContext *cli.Context, name string) (int64, bool, error) {
+	v := cliContext.String(name)
+	switch {
+	case v == "":
+		return 0, false, nil
+	case name == "memory-swap" && v == "-1":
+		return -1, true, nil
+	}
+	n, err := units.RAMInBytes(v)
+	if err != nil {
+		return 0, false, flagError(cliContext, name, v, err)
+	}
+	return n, true, nil
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"github.com/cairn-runtime/cairn/engine"
 	"github.com/cairn-runtime/cairn/runtime"
-	"github.com/docker/go-units"
 	"github.com/urfave/cli/v2"
 )
 
@@ -15,20 +14,10 @@ func updateCommand() *cli.Command {
 	return &cli.Command{
 		Name: "update", Usage: "Update configuration of one or more containers", ArgsUsage: "CONTAINER [CONTAINER...]",
 		UseShortOptionHandling: true,
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "cpus", Usage: "number of CPUs"},
-			&cli.Int64Flag{Name: "cpu-shares", Aliases: []string{"c"}, Usage: "CPU shares (relative weight)"},
-			&cli.Int64Flag{Name: "cpu-period", Usage: "limit CPU CFS (Completely Fair Scheduler) period"},
-			&cli.Int64Flag{Name: "cpu-quota", Usage: "limit CPU CFS (Completely Fair Scheduler) quota"},
-			&cli.StringFlag{Name: "cpuset-cpus", Usage: "CPUs in which to allow execution (0-3, 0,1)"},
-			&cli.StringFlag{Name: "cpuset-mems", Usage: "MEMs in which to allow execution (0-3, 0,1)"},
-			&cli.StringFlag{Name: "memory", Aliases: []string{"m"}, Usage: "memory limit"},
-			&cli.StringFlag{Name: "memory-swap", Usage: "swap limit equal to memory plus swap: -1 to enable unlimited swap"},
-			&cli.StringFlag{Name: "memory-reservation", Usage: "memory soft limit"},
-			&cli.Int64Flag{Name: "pids-limit", Usage: "tune container pids limit (-1 for unlimited)"},
-			&cli.IntFlag{Name: "blkio-weight", Usage: "block IO (relative weight), between 10 and 1000, or 0 to disable"},
-			&cli.StringFlag{Name: "restart", Usage: "restart policy to apply when a container exits"},
-		},
+		Flags: append(flagsNamed(createFlags(), "cpus", "cpu-shares", "cpu-period", "cpu-quota", "cpuset-cpus", "cpuset-mems",
+			"memory", "memory-swap", "memory-reservation", "pids-limit", "blkio-weight"),
+			// run's has a default ("no"); update changes the policy only when given one.
+			&cli.StringFlag{Name: "restart", Usage: "restart policy to apply when a container exits"}),
 		Action: func(cliContext *cli.Context) error {
 			if cliContext.NArg() < 1 {
 				return argsError(cliContext, "at least 1 argument")
@@ -55,30 +44,14 @@ func updateOptions(cliContext *cli.Context) (runtime.UpdateOptions, error) {
 	if !set {
 		return o, usage("you must provide one or more flags when using this command")
 	}
-	bytesFlag := func(name string) (*int64, error) {
-		if !cliContext.IsSet(name) {
-			return nil, nil
-		}
-		v := cliContext.String(name)
-		if name == "memory-swap" && v == "-1" {
-			n := int64(-1)
-			return &n, nil
-		}
-		n, err := units.RAMInBytes(v)
+	for name, dst := range map[string]**int64{"memory": &o.Memory, "memory-swap": &o.MemorySwap, "memory-reservation": &o.MemoryReservation} {
+		n, set, err := bytesFlag(cliContext, name)
 		if err != nil {
-			return nil, flagError(cliContext, name, v, err)
+			return o, err
 		}
-		return &n, nil
-	}
-	var err error
-	if o.Memory, err = bytesFlag("memory"); err != nil {
-		return o, err
-	}
-	if o.MemorySwap, err = bytesFlag("memory-swap"); err != nil {
-		return o, err
-	}
-	if o.MemoryReservation, err = bytesFlag("memory-reservation"); err != nil {
-		return o, err
+		if set {
+			*dst = &n
+		}
 	}
 	if cliContext.IsSet("cpus") {
 		nano, err := parseCPUs(cliContext.String("cpus"))
@@ -117,4 +90,21 @@ func updateOptions(cliContext *cli.Context) (runtime.UpdateOptions, error) {
 		o.RestartPolicy = &p
 	}
 	return o, nil
+}
+
+// flagsNamed are the flags of flags with the names given, in that order:
+// a command that takes some of another's flags takes the same definitions.
+func flagsNamed(flags []cli.Flag, names ...string) []cli.Flag {
+	out := make([]cli.Flag, 0, len(names))
+	for _, n := range names {
+		for _, f := range flags {
+			if f.Names()[0] == n {
+				out = append(out, f)
+			}
+		}
+	}
+	if len(out) != len(names) {
+		panic("flagsNamed: a flag is missing")
+	}
+	return out
 }
