@@ -28,13 +28,3 @@ func (e *Engine) Build(ctx context.Context, o BuildOptions) (image.Image, error)
 	}
 	return b.Build(ctx, o.Options)
 }
-
-// BuilderPrune empties the build cache, and what only it kept, as `docker
-// builder prune` does; it returns the number of entries removed.
-func (e *Engine) BuilderPrune(ctx context.Context) (int, error) {
-	n, err := e.Images.CachePrune(ctx)
-	if err != nil {
-		return n, err
-	}
-	return n, e.Prune(ctx)
-}

@@ -112,7 +112,7 @@ func (e *Engine) InspectContainer(ctx context.Context, ref string) (*ContainerIn
 	}
 	st := c.State
 	// As Docker: a container waiting to be restarted is running, and restarting.
-	running := st.Status == runtime.Running || st.Status == runtime.Paused || st.Status == runtime.Restarting
+	running := live(c) || st.Status == runtime.Restarting
 	v.State = StateInspect{
 		Status: st.Status, Running: running, Paused: st.Status == runtime.Paused, Restarting: st.Status == runtime.Restarting,
 		OOMKilled: st.OOMKilled, Pid: st.Pid, ExitCode: st.ExitCode, Error: st.Error, StartedAt: st.StartedAt, FinishedAt: st.FinishedAt,
@@ -136,7 +136,7 @@ func (e *Engine) InspectContainer(ctx context.Context, ref string) (*ContainerIn
 
 // ContainerMounts are the Mounts of c's inspect.
 func ContainerMounts(c *runtime.Container) []MountInspect {
-	var out []MountInspect
+	out := []MountInspect{} // [] rather than null, as Docker
 	for _, m := range c.Mounts {
 		mi := MountInspect{Type: m.Type, Name: m.Name, Source: m.Source, Destination: m.Destination, RW: m.RW, Propagation: "rprivate"}
 		if m.Type == "volume" {

@@ -44,10 +44,7 @@ type ContainerUsage struct {
 }
 
 // Active reports whether the container's layer is in use: it runs.
-func (c ContainerUsage) Active() bool {
-	s := c.State.Status
-	return s == runtime.Running || s == runtime.Paused || c.State.Restarting
-}
+func (c ContainerUsage) Active() bool { return up(c.Container) }
 
 // VolumeUsage is one volume of DiskUsage.
 type VolumeUsage struct {

@@ -17,7 +17,6 @@ import (
 	"github.com/cairn-runtime/cairn/runtime"
 	"github.com/cairn-runtime/cairn/snapshot"
 	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/opencontainers/go-digest"
 )
 
 // Options open an engine.
@@ -140,16 +139,6 @@ func (e *Engine) Registry(keychain authn.Keychain) (*registry.Client, error) {
 // It holds the image store's lock exclusively meanwhile: no load, pull or
 // commit is under way.
 func (e *Engine) Prune(ctx context.Context) error {
-	return e.Images.Prune(ctx, func(ctx context.Context, chains map[digest.Digest]bool) error {
-		// Under the exclusive lock no live process has a mount in tmp/
-		// (views and builds hold a lease): one there is a killed process's.
-		if err := snapshot.UnmountUnder(e.Tmp()); err != nil {
-			return err
-		}
-		if err := e.Containers.KeepSnapshots(chains); err != nil {
-			return err
-		}
-		_, err := e.Snapshots.Prune(ctx, chains)
-		return err
-	})
+	_, err := e.sweep(ctx)
+	return err
 }

@@ -66,11 +66,11 @@ func TestEmptyRoot(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if list, err := e.ImageSummaries(""); err != nil || len(list) != 0 {
+	if list, err := e.ImageList(ImageListOptions{}); err != nil || len(list) != 0 {
 		t.Fatalf("images of an empty store: %v %v", list, err)
 	}
-	if _, err := e.ImageSummaries("UPPER"); !errors.Is(err, ErrInvalid) {
-		t.Fatalf("a filter that is no name: %v", err)
+	if _, err := e.ImageList(ImageListOptions{Filters: Filters{"colour": {"red"}}}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("a filter images do not have: %v", err)
 	}
 	if err := e.EnsureImage(ctx, "busybox", PullNever, PullOptions{}, nil); err != nil {
 		t.Fatalf("never pulls, never fails: %v", err)

@@ -5,9 +5,10 @@ import (
 	"regexp"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cairn-runtime/cairn/events"
 )
 
 // Filters are the --filter KEY=VALUE of a list or prune command, as
@@ -149,35 +150,10 @@ func (f Filters) until(now time.Time) (time.Time, error) {
 	default:
 		return time.Time{}, invalidFilter("more than one until filter specified")
 	}
-	return ParseTimestamp(vs[0], now)
-}
-
-// ParseTimestamp parses a time as Docker's filters and --since/--until
-// take one: a duration before now ("10m", "1h30m"), a Unix timestamp with
-// optional fraction ("1700000000.5"), or a date in RFC 3339 or one of its
-// shorter forms ("2006-01-02", "2006-01-02T15:04", …; local time without
-// a zone).
-func ParseTimestamp(value string, now time.Time) (time.Time, error) {
-	if d, err := time.ParseDuration(value); err == nil && value != "0" {
-		return now.Add(-d), nil
+	// Docker's GetTimestamp, as --since and --until of events read it.
+	t, err := events.ParseTime(vs[0], now)
+	if err != nil {
+		return time.Time{}, invalidFilter("failed to parse value as time or duration: %q", vs[0])
 	}
-	if secs, frac, ok := strings.Cut(value, "."); regexp.MustCompile(`^-?[0-9]+(\.[0-9]{1,9})?$`).MatchString(value) {
-		s, _ := strconv.ParseInt(secs, 10, 64)
-		var ns int64
-		if ok {
-			ns, _ = strconv.ParseInt((frac + "000000000")[:9], 10, 64)
-		}
-		return time.Unix(s, ns), nil
-	}
-	for _, layout := range []string{time.RFC3339Nano, time.RFC3339, "2006-01-02T15:04:05Z07:00", "2006-01-02T15:04Z07:00", "2006-01-02Z07:00"} {
-		if t, err := time.Parse(layout, value); err == nil {
-			return t, nil
-		}
-	}
-	for _, layout := range []string{"2006-01-02T15:04:05.999999999", "2006-01-02T15:04:05", "2006-01-02T15:04", "2006-01-02T15", "2006-01-02"} {
-		if t, err := time.ParseInLocation(layout, value, time.Local); err == nil {
-			return t, nil
-		}
-	}
-	return time.Time{}, invalidFilter("failed to parse value as time or duration: %q", value)
+	return t, nil
 }

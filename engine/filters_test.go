@@ -48,23 +48,16 @@ func TestFilters(t *testing.T) {
 	}
 }
 
-func TestParseTimestamp(t *testing.T) {
+func TestUntil(t *testing.T) {
 	now := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
-	for in, want := range map[string]time.Time{
-		"10m":                  now.Add(-10 * time.Minute),
-		"1700000000":           time.Unix(1700000000, 0),
-		"1700000000.5":         time.Unix(1700000000, 500000000),
-		"0":                    time.Unix(0, 0),
-		"2023-11-14T22:13:20Z": time.Unix(1700000000, 0),
-		"2023-11-14":           time.Date(2023, 11, 14, 0, 0, 0, 0, time.Local),
-		"2023-11-14T22:13":     time.Date(2023, 11, 14, 22, 13, 0, 0, time.Local),
-	} {
-		got, err := ParseTimestamp(in, now)
-		if err != nil || !got.Equal(want) {
-			t.Errorf("ParseTimestamp(%q) = %v, %v; want %v", in, got, err, want)
-		}
+	if got, err := (Filters{"until": {"10m"}}).until(now); err != nil || !got.Equal(now.Add(-10*time.Minute)) {
+		t.Errorf("until=10m: %v %v", got, err)
 	}
-	if _, err := ParseTimestamp("garbage", now); err == nil || err.Error() != `failed to parse value as time or duration: "garbage"` {
+	if got, err := (Filters{"until": {"1700000000.5"}}).until(now); err != nil || !got.Equal(time.Unix(1700000000, 500000000)) {
+		t.Errorf("until=1700000000.5: %v %v", got, err)
+	}
+	_, err := (Filters{"until": {"garbage"}}).until(now)
+	if err == nil || err.Error() != `failed to parse value as time or duration: "garbage"` {
 		t.Errorf("garbage: %v", err)
 	}
 	if _, err := (Filters{"until": {"1h", "2h"}}).until(now); err == nil {

@@ -31,53 +31,6 @@ type ImageSummary struct {
 	Labels   map[string]string
 }
 
-// ImageSummaries lists the images of the store, newest first; with filter
-// (a REPOSITORY[:TAG] as `docker images` takes it), only the names that match.
-func (e *Engine) ImageSummaries(filter string) ([]ImageSummary, error) {
-	var f reference.Named
-	if filter != "" {
-		var err error
-		if f, err = reference.ParseNormalizedNamed(filter); err != nil {
-			return nil, fmt.Errorf("%w: invalid reference format: %q", ErrInvalid, filter)
-		}
-	}
-	imgs, err := e.Images.List()
-	if err != nil {
-		return nil, err
-	}
-	var out []ImageSummary
-	for _, img := range imgs {
-		c, _, err := e.Images.Config(img)
-		if err != nil {
-			return nil, err
-		}
-		row := ImageSummary{ID: img.ID, Created: c.Created, Size: e.ImageSize(c.RootFS.DiffIDs)}
-		names := img.Names
-		if len(names) == 0 {
-			names = []string{""}
-		}
-		for _, name := range names {
-			r := row
-			r.Repository, r.Tag = "<none>", "<none>"
-			if name != "" {
-				n, err := reference.ParseNormalizedNamed(name)
-				if err != nil || f != nil && !matchesFilter(f, n) {
-					continue
-				}
-				r.Repository = reference.FamiliarName(n)
-				if t, ok := n.(reference.Tagged); ok {
-					r.Tag = t.Tag()
-				}
-			} else if f != nil {
-				continue
-			}
-			out = append(out, r)
-		}
-	}
-	sort.SliceStable(out, func(i, j int) bool { return created(out[i].Created).After(created(out[j].Created)) })
-	return out, nil
-}
-
 // ImageListOptions say which images ImageList lists.
 type ImageListOptions struct {
 	// All is -a: cairn keeps no intermediate images, so it changes nothing.
@@ -118,8 +71,8 @@ func (e *Engine) ImageList(o ImageListOptions) ([]ImageSummary, error) {
 		return nil, err
 	}
 	createdOf := func(ref string) (*time.Time, error) {
-		img, ok := resolveImage(imgs, ref)
-		if !ok {
+		img, err := image.LookupIn(imgs, ref)
+		if err != nil {
 			return nil, noSuchImage(ref)
 		}
 		c, _, err := e.Images.Config(img)
@@ -210,61 +163,11 @@ func noSuchImage(ref string) error {
 	return fmt.Errorf("%w: %s", image.ErrNotFound, ref)
 }
 
-// resolveImage finds the image ref names among imgs, as image.Store.Lookup
-// does (a name, then a unique ID prefix), without reading the index again.
-func resolveImage(imgs []image.Image, ref string) (image.Image, bool) {
-	if n, err := reference.ParseNormalizedNamed(ref); err == nil {
-		if dg, ok := n.(reference.Digested); ok {
-			for _, img := range imgs {
-				if img.Manifest.Digest == dg.Digest() || img.ID == dg.Digest() || slices.Contains(img.Names, n.String()) {
-					return img, true
-				}
-			}
-		} else {
-			full := reference.TagNameOnly(n).String()
-			for _, img := range imgs {
-				if slices.Contains(img.Names, full) {
-					return img, true
-				}
-			}
-		}
-	}
-	id := strings.TrimPrefix(ref, "sha256:")
-	if id == "" || len(id) > 64 || strings.Trim(id, "0123456789abcdef") != "" {
-		return image.Image{}, false
-	}
-	var found *image.Image
-	for i, img := range imgs {
-		if strings.HasPrefix(img.ID.Encoded(), id) {
-			if found != nil && found.ID != img.ID {
-				return image.Image{}, false // ambiguous
-			}
-			found = &imgs[i]
-		}
-	}
-	if found == nil {
-		return image.Image{}, false
-	}
-	return *found, true
-}
-
 func created(t *time.Time) time.Time {
 	if t == nil {
 		return time.Time{}
 	}
 	return *t
-}
-
-func matchesFilter(filter, n reference.Named) bool {
-	if filter.Name() != n.Name() {
-		return false
-	}
-	ft, ok := filter.(reference.Tagged)
-	if !ok {
-		return true
-	}
-	t, ok := n.(reference.Tagged)
-	return ok && t.Tag() == ft.Tag()
 }
 
 // ImageSize is the unpacked size of a stack of layers.

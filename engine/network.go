@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"maps"
+	"net"
 	"net/netip"
 	"slices"
 	"sort"
@@ -83,7 +84,7 @@ func (e *Engine) InspectNetwork(ref string) (*NetworkInspect, error) {
 		if err != nil || r == nil {
 			continue
 		}
-		ep := endpointOf(r, n.ID)
+		ep := r.Endpoint(n.ID)
 		if ep == nil {
 			continue
 		}
@@ -99,15 +100,6 @@ func parseIP(s string) (netip.Addr, error) {
 		return netip.Addr{}, fmt.Errorf("%w: invalid IPv4 address: %s", ErrInvalid, s)
 	}
 	return a, nil
-}
-
-func endpointOf(r *network.Record, netID string) *network.Endpoint {
-	for i := range r.Endpoints {
-		if r.Endpoints[i].NetworkID == netID {
-			return &r.Endpoints[i]
-		}
-	}
-	return nil
 }
 
 // endpointID is Docker's EndpointID of a container's interface on a network.
@@ -143,7 +135,7 @@ func (e *Engine) Connect(ctx context.Context, net, ctr string, o ConnectOptions)
 		return fmt.Errorf("%w: network-scoped aliases and addresses are only supported for user-defined networks", ErrInvalid)
 	}
 	settings := &runtime.EndpointSettings{Aliases: o.Aliases, IPv4Address: o.IP}
-	running := c.State.Status == runtime.Running || c.State.Status == runtime.Paused
+	running := live(c)
 	if running {
 		er := network.EndpointRequest{Network: n.ID, Aliases: o.Aliases}
 		if o.IP != "" {
@@ -178,7 +170,7 @@ func (e *Engine) Disconnect(ctx context.Context, net, ctr string) error {
 	if _, ok := c.Networks[n.Name]; !ok {
 		return fmt.Errorf("%w: container %s is not connected to network %s", network.ErrNotConnected, c.Name, n.Name)
 	}
-	if c.State.Status == runtime.Running || c.State.Status == runtime.Paused {
+	if live(c) {
 		if err := e.Networks.Disconnect(ctx, c.ID, n.ID); err != nil {
 			return err
 		}
@@ -268,19 +260,24 @@ func (e *Engine) Ports(ctx context.Context, ref string) ([]PortBinding, error) {
 // PortBindings returns the ports container c publishes now (none unless it
 // runs).
 func (e *Engine) PortBindings(c *runtime.Container) ([]PortBinding, error) {
+	if !live(c) {
+		return nil, nil // a record a killed owner left says nothing of a stopped container
+	}
 	r, err := e.Networks.State(c.ID)
 	if err != nil || r == nil {
 		return nil, err
 	}
 	var out []PortBinding
 	for _, p := range r.Ports {
-		ip := "0.0.0.0"
-		if p.HostIP.IsValid() {
-			ip = p.HostIP.String()
-		}
+		ip, _, _ := net.SplitHostPort(p.Host()) // "0.0.0.0" for every address
 		out = append(out, PortBinding{Port: p.Port(), HostIP: ip, Host: strconv.Itoa(int(p.HostPort))})
 	}
 	return out, nil
+}
+
+// live: c runs, or is paused, so its network is up.
+func live(c *runtime.Container) bool {
+	return c.State.Status == runtime.Running || c.State.Status == runtime.Paused
 }
 
 // NetworkSettings is the NetworkSettings of a container's inspect, as
@@ -329,7 +326,7 @@ type EndpointInspect struct {
 func (e *Engine) ContainerNetworkSettings(c *runtime.Container) NetworkSettings {
 	v := NetworkSettings{Ports: nat.PortMap{}, Networks: map[string]*EndpointInspect{}}
 	var rec *network.Record
-	if c.State.Status == runtime.Running || c.State.Status == runtime.Paused {
+	if live(c) {
 		rec, _ = e.Networks.State(c.ID)
 	}
 	switch m := c.Host.NetworkMode; {
@@ -356,7 +353,7 @@ func (e *Engine) ContainerNetworkSettings(c *runtime.Container) NetworkSettings 
 			}
 		}
 		if rec != nil {
-			if re := endpointOf(rec, ep.NetworkID); re != nil {
+			if re := rec.Endpoint(ep.NetworkID); re != nil {
 				ep.EndpointID = endpointID(c.ID, re.NetworkID)
 				ep.Gateway, ep.IPAddress, ep.IPPrefixLen, ep.MacAddress = re.Gateway.String(), re.IP.String(), re.Subnet.Bits(), re.MAC
 				if name == network.DefaultName {
@@ -390,7 +387,7 @@ func (e *Engine) ContainerNetworkSettings(c *runtime.Container) NetworkSettings 
 // PortsColumn is the PORTS column of `docker ps` for c: each published
 // port as "0.0.0.0:8888->8080/tcp", each exposed one as "9000/tcp".
 func (e *Engine) PortsColumn(c *runtime.Container) string {
-	if c.State.Status != runtime.Running && c.State.Status != runtime.Paused {
+	if !live(c) {
 		return ""
 	}
 	bindings, _ := e.PortBindings(c)

@@ -104,7 +104,6 @@ func (e *Engine) PruneImages(ctx context.Context, o PruneOptions) (ImagePruneRep
 		}
 		var d deletion
 		for _, ref := range refs {
-			img, _ := e.Images.Lookup(ref) // for its events
 			res, err := e.Images.Remove(ctx, ref, false, inUse)
 			if err != nil {
 				continue // in use (a conflict), or removed meanwhile: as Docker, the others go on

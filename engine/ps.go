@@ -70,8 +70,7 @@ type psFilter struct {
 // up reports whether c runs as Docker counts it: running, paused, or
 // waiting to be restarted by its monitor.
 func up(c *runtime.Container) bool {
-	s := c.State.Status
-	return s == runtime.Running || s == runtime.Paused || s == "restarting" || c.State.Restarting
+	return live(c) || c.State.Status == runtime.Restarting || c.State.Restarting
 }
 
 func (e *Engine) psFilter(f Filters, recs []*runtime.Container) (*psFilter, error) {
@@ -132,7 +131,7 @@ func (e *Engine) psFilter(f Filters, recs []*runtime.Container) (*psFilter, erro
 			return nil, err
 		}
 		for _, v := range f.Get("ancestor") {
-			if img, ok := resolveImage(imgs, v); ok {
+			if img, err := image.LookupIn(imgs, v); err == nil {
 				p.ancestors[img.ID.String()] = true // an image unknown matches nothing, as in Docker
 			}
 		}
@@ -264,14 +263,10 @@ func (e *Engine) includes(p *psFilter, c *runtime.Container, nets []string) bool
 	}
 	if p.publish != nil || p.expose != nil {
 		found := false
-		if c.State.Status == runtime.Running || c.State.Status == runtime.Paused {
-			rec, _ := e.Networks.State(c.ID)
-			published := map[string]bool{}
-			if rec != nil {
+		if live(c) {
+			if rec, _ := e.Networks.State(c.ID); rec != nil {
 				for _, b := range rec.Ports {
-					proto := b.Port()[strings.Index(b.Port(), "/")+1:]
-					published[b.Port()] = true
-					if p.publish[fmt.Sprintf("%d/%s", b.HostPort, proto)] || p.expose[b.Port()] {
+					if p.publish[fmt.Sprintf("%d/%s", b.HostPort, b.Proto)] || p.expose[b.Port()] {
 						found = true
 					}
 				}
@@ -353,8 +348,8 @@ func imageColumn(imgs []image.Image, c *runtime.Container) string {
 	if name == "" || name == c.ImageID.String() {
 		return c.ImageID.String()
 	}
-	img, ok := resolveImage(imgs, name)
-	if !ok || img.ID != c.ImageID {
+	img, err := image.LookupIn(imgs, name)
+	if err != nil || img.ID != c.ImageID {
 		return c.ImageID.String()
 	}
 	return name
@@ -406,7 +401,7 @@ func Status(c *runtime.Container, now time.Time) string {
 	switch {
 	case c.State.Status == runtime.Paused:
 		return "Up " + units.HumanDuration(now.Sub(c.State.StartedAt)) + " (Paused)"
-	case c.State.Status == "restarting" || c.State.Restarting:
+	case c.State.Status == runtime.Restarting || c.State.Restarting:
 		return fmt.Sprintf("Restarting (%d) %s ago", c.State.ExitCode, units.HumanDuration(now.Sub(c.State.FinishedAt)))
 	case c.State.Status == runtime.Running:
 		up := "Up " + units.HumanDuration(now.Sub(c.State.StartedAt))

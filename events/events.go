@@ -155,12 +155,12 @@ type ReadOptions struct {
 // writes, which is nearly but not strictly the order of their times: an
 // event past Until does not end the reading of what is there.
 func (j *Journal) Read(ctx context.Context, o ReadOptions, fn func(Event) error) error {
-	seen := func(e Event) (bool, error) {
+	seen := func(e Event) error {
 		t := e.When()
 		if !o.Since.IsZero() && t.Before(o.Since) || !o.Until.IsZero() && t.After(o.Until) || !o.Filter.Match(e) {
-			return false, nil
+			return nil
 		}
-		return false, fn(e)
+		return fn(e)
 	}
 	// The current file is opened first: what is appended from now on is
 	// in it (or, once it is rotated, in the file that replaces it).
@@ -204,7 +204,7 @@ func (j *Journal) Read(ctx context.Context, o ReadOptions, fn func(Event) error)
 			return nil
 		case <-tick.C:
 		}
-		_, n, err := readFrom(f, off, seen)
+		n, err := readFrom(f, off, seen)
 		if err != nil {
 			return err
 		}
@@ -214,13 +214,13 @@ func (j *Journal) Read(ctx context.Context, o ReadOptions, fn func(Event) error)
 				// Rotated: what a writer put in the old file before the
 				// rename is read, then the file between (if it was rotated
 				// twice meanwhile), then the new file from its start.
-				if _, _, err = readFrom(f, off, seen); err != nil {
+				if _, err = readFrom(f, off, seen); err != nil {
 					return err
 				}
 				if prev, err := os.Open(j.path + ".1"); err == nil {
 					ps, perr := prev.Stat()
 					if perr == nil && !os.SameFile(ps, fst) && !os.SameFile(ps, st) {
-						_, _, err = readFrom(prev, 0, seen)
+						_, err = readFrom(prev, 0, seen)
 					}
 					prev.Close()
 					if err != nil {
@@ -244,7 +244,7 @@ func (j *Journal) Read(ctx context.Context, o ReadOptions, fn func(Event) error)
 
 // readHistory reads what the journal holds: the previous file, then f,
 // the current one, to its end, and says how far it read f.
-func (j *Journal) readHistory(f *os.File, seen func(Event) (bool, error)) (int64, error) {
+func (j *Journal) readHistory(f *os.File, seen func(Event) error) (int64, error) {
 	// The previous file, unless it is the one just opened, rotated meanwhile.
 	if prev, err := os.Open(j.path + ".1"); err == nil {
 		same := false
@@ -254,7 +254,7 @@ func (j *Journal) readHistory(f *os.File, seen func(Event) (bool, error)) (int64
 			same = perr == nil && ferr == nil && os.SameFile(ps, fs)
 		}
 		if !same {
-			_, _, err = readFrom(prev, 0, seen)
+			_, err = readFrom(prev, 0, seen)
 		}
 		prev.Close()
 		if err != nil {
@@ -266,28 +266,28 @@ func (j *Journal) readHistory(f *os.File, seen func(Event) (bool, error)) (int64
 	if f == nil {
 		return 0, nil
 	}
-	_, n, err := readFrom(f, 0, seen)
+	n, err := readFrom(f, 0, seen)
 	return n, err
 }
 
-// readFrom reads the events of f from off, and says how far it read
-// (whole lines only) and whether fn asked to stop.
-func readFrom(f *os.File, off int64, fn func(Event) (bool, error)) (stop bool, n int64, err error) {
+// readFrom reads the events of f from off, passing each to fn, and says
+// how far it read (whole lines only).
+func readFrom(f *os.File, off int64, fn func(Event) error) (n int64, err error) {
 	r := bufio.NewReader(io.NewSectionReader(f, off, 1<<62))
 	for {
 		line, err := r.ReadBytes('\n')
 		if err == io.EOF {
-			return false, n, nil // a line being written: the next read has it
+			return n, nil // a line being written: the next read has it
 		} else if err != nil {
-			return false, n, err
+			return n, err
 		}
 		n += int64(len(line))
 		var e Event
 		if json.Unmarshal(line, &e) != nil {
 			continue // a line of another version, or cut: skipped
 		}
-		if stop, err := fn(e); stop || err != nil {
-			return stop, n, err
+		if err := fn(e); err != nil {
+			return n, err
 		}
 	}
 }

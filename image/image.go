@@ -128,10 +128,12 @@ func (s *Store) Lookup(ref string) (Image, error) {
 	if err != nil {
 		return Image{}, err
 	}
-	return lookup(imgs, ref)
+	return LookupIn(imgs, ref)
 }
 
-func lookup(imgs []Image, ref string) (Image, error) {
+// LookupIn finds the image ref names among imgs (a list the caller has
+// already read), as Lookup does.
+func LookupIn(imgs []Image, ref string) (Image, error) {
 	if n, err := reference.ParseNormalizedNamed(ref); err == nil {
 		if dg, ok := n.(reference.Digested); ok {
 			for _, img := range imgs {
@@ -273,7 +275,7 @@ func (s *Store) Remove(ctx context.Context, ref string, force bool, inUse func(I
 		if err != nil {
 			return err
 		}
-		img, err := lookup(imgs, ref)
+		img, err := LookupIn(imgs, ref)
 		if err != nil {
 			return err
 		}

@@ -59,16 +59,16 @@ func TestLookupOrder(t *testing.T) {
 		{ID: id2, Manifest: desc("m2"), Names: []string{"docker.io/library/" + id1.Encoded()[:6] + ":latest"}},
 	}
 	// A name wins over an ID prefix it also is.
-	if img, err := lookup(imgs, id1.Encoded()[:6]); err != nil || img.ID != id2 {
+	if img, err := LookupIn(imgs, id1.Encoded()[:6]); err != nil || img.ID != id2 {
 		t.Fatalf("lookup by a name that looks like an ID: %v %v", img.ID, err)
 	}
 	for _, ref := range []string{"busybox", "busybox:latest", "docker.io/library/busybox", id1.String(), id1.Encoded()[:12], "busybox@" + desc("m1").Digest.String()} {
-		if img, err := lookup(imgs, ref); err != nil || img.ID != id1 {
+		if img, err := LookupIn(imgs, ref); err != nil || img.ID != id1 {
 			t.Fatalf("lookup %q = %v, %v", ref, img.ID, err)
 		}
 	}
 	for _, ref := range []string{"nosuch", "busybox:1", "0000000000"} {
-		if _, err := lookup(imgs, ref); err == nil {
+		if _, err := LookupIn(imgs, ref); err == nil {
 			t.Fatalf("lookup %q found an image", ref)
 		}
 	}

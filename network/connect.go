@@ -34,7 +34,7 @@ func (s *Store) Connect(ctx context.Context, id string, er EndpointRequest) (*En
 	if !n.IsBridge() {
 		return nil, fmt.Errorf("%w: container cannot be connected to network %s", ErrInvalid, n.Name)
 	}
-	if r.endpoint(n.ID) != nil {
+	if r.Endpoint(n.ID) != nil {
 		return nil, fmt.Errorf("%w: endpoint with name %s already exists in network %s", ErrExists, r.Name, n.Name)
 	}
 	if n.IsDefault() {
@@ -103,14 +103,14 @@ func (s *Store) Disconnect(ctx context.Context, id, ref string) error {
 	if err != nil {
 		return err
 	}
-	if r == nil || r.endpoint(n.ID) == nil {
+	if r == nil || r.Endpoint(n.ID) == nil {
 		return fmt.Errorf("%w: container %s is not connected to network %s", ErrNotConnected, short(id), n.Name)
 	}
 	return s.disconnect(r, n.ID)
 }
 
 func (s *Store) disconnect(r *Record, netID string) error {
-	e := *r.endpoint(netID)
+	e := *r.Endpoint(netID)
 	first := len(r.Endpoints) > 0 && r.Endpoints[0].NetworkID == netID
 	if first && len(r.Ports) > 0 {
 		// Its ports were published on this address: they go with it.

@@ -109,7 +109,7 @@ func hosts(r *Record, peers []*Record) []byte {
 			if p.ID == r.ID {
 				continue
 			}
-			pe := p.endpoint(e.NetworkID)
+			pe := p.Endpoint(e.NetworkID)
 			if pe == nil || !pe.IP.IsValid() {
 				continue
 			}

@@ -188,31 +188,6 @@ func (s *Store) release(netID string, a netip.Addr, id string) error {
 	return nil
 }
 
-// leasesOf returns the leases that container id holds, by network.
-func (s *Store) leasesOf(id string) (map[string][]netip.Addr, error) {
-	nets, err := os.ReadDir(filepath.Join(s.run, "leases"))
-	if err != nil {
-		return nil, err
-	}
-	out := map[string][]netip.Addr{}
-	for _, n := range nets {
-		ips, err := os.ReadDir(filepath.Join(s.run, "leases", n.Name()))
-		if err != nil {
-			continue
-		}
-		for _, ip := range ips {
-			b, err := os.ReadFile(filepath.Join(s.run, "leases", n.Name(), ip.Name()))
-			if err != nil || strings.TrimSpace(string(b)) != id {
-				continue
-			}
-			if a, err := netip.ParseAddr(ip.Name()); err == nil {
-				out[n.Name()] = append(out[n.Name()], a)
-			}
-		}
-	}
-	return out, nil
-}
-
 func broadcast(p netip.Prefix) netip.Addr {
 	b := p.Masked().Addr().As4()
 	host := 32 - p.Bits()

@@ -305,7 +305,7 @@ func (s *Store) takeDown(n *Network) error {
 		return err
 	}
 	for _, r := range recs {
-		if r.endpoint(n.ID) != nil {
+		if r.Endpoint(n.ID) != nil {
 			return fmt.Errorf("%w: error while removing network: network %s id %s has active endpoints", ErrInUse, n.Name, n.ID[:12])
 		}
 	}
@@ -433,7 +433,7 @@ func (s *Store) InUse(n *Network) ([]string, error) {
 	}
 	var out []string
 	for _, r := range recs {
-		if r.endpoint(n.ID) != nil {
+		if r.Endpoint(n.ID) != nil {
 			out = append(out, r.ID)
 		}
 	}

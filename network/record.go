@@ -50,7 +50,8 @@ type Endpoint struct {
 	Made bool `json:"made,omitempty"`
 }
 
-func (r *Record) endpoint(netID string) *Endpoint {
+// Endpoint is the record's endpoint on network netID, or nil.
+func (r *Record) Endpoint(netID string) *Endpoint {
 	for i := range r.Endpoints {
 		if r.Endpoints[i].NetworkID == netID {
 			return &r.Endpoints[i]

@@ -102,7 +102,7 @@ func builderCommand() *cli.Command {
 				if err != nil {
 					return err
 				}
-				n, err := e.BuilderPrune(cliContext.Context)
+				n, _, err := e.PruneBuildCache(cliContext.Context)
 				if err != nil {
 					return err
 				}
