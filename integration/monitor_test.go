@@ -191,6 +191,9 @@ func TestAttach(t *testing.T) {
 	s := newStore(t)
 	s.busybox()
 	s.ok("run", "-d", "--network", "none", "--name", "talker", "busybox", "sh", "-c", "sleep 1; for i in 1 2 3; do echo out $i; echo err $i >&2; sleep 0.2; done; exit 5")
+	// A start of the running container starts a second monitor, which
+	// must leave the first one's attach socket alone.
+	s.ok("start", "talker")
 	var runs []*exec.Cmd
 	var outs, errs []*bytes.Buffer
 	for range 2 {

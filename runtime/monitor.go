@@ -109,6 +109,17 @@ func (s *Store) Serve(ctx context.Context, id string) error {
 	}()
 	ctx = context.WithoutCancel(ctx)
 	out := os.NewFile(3, "report")
+	// The owner lock first: a second monitor of a running container must
+	// not take the attach socket of the first.
+	owner, ok, err := lockfile.TryExclusive(s.path(id, "owner.lock"))
+	if err == nil && !ok {
+		err = fmt.Errorf("container %s: %w", ShortID(id), ErrRunning)
+	}
+	if err != nil {
+		reportStart(out, err)
+		return err
+	}
+	defer owner.Unlock()
 	c, err := s.read(id)
 	var h *hub
 	if err == nil {
@@ -119,15 +130,6 @@ func (s *Store) Serve(ctx context.Context, id string) error {
 		return err
 	}
 	defer h.close()
-	owner, ok, err := lockfile.TryExclusive(s.path(id, "owner.lock"))
-	if err == nil && !ok {
-		err = fmt.Errorf("container %s: %w", ShortID(id), ErrRunning)
-	}
-	if err != nil {
-		reportStart(out, err)
-		return err
-	}
-	defer owner.Unlock()
 	attachFirst := os.Getenv(attachFirstEnv) == "1"
 	if attachFirst {
 		reportStart(out, nil) // ready: the client attaches, then it starts
