@@ -83,17 +83,34 @@ func ResolvConf(hostResolv []byte, d DNS) []byte {
 	return []byte(b.String())
 }
 
+// HostsFile is an /etc/hosts without a network of the store's: base
+// (Docker's localhost lines when nil; the host's own for --network host),
+// then the --add-host entries, NAME:IP; one that names host-gateway, which
+// such a container does not have, is left out.
+func HostsFile(base []byte, extraHosts []string) []byte {
+	var b strings.Builder
+	if base == nil {
+		b.WriteString(hostsHeader)
+	} else {
+		b.Write(base)
+	}
+	for _, h := range extraHosts {
+		name, ip, _ := strings.Cut(h, ":")
+		if ip == "host-gateway" {
+			continue
+		}
+		fmt.Fprintf(&b, "%s\t%s\n", ip, name)
+	}
+	return []byte(b.String())
+}
+
 // hosts is container r's /etc/hosts: localhost, the --add-host entries,
 // its own names on its first address, then its peers on every user
 // network it shares with them (by name, aliases and short ID), as Docker's
 // embedded DNS would answer them.
 func hosts(r *Record, peers []*Record) []byte {
 	var b strings.Builder
-	b.WriteString(hostsHeader)
-	for _, h := range r.ExtraHosts {
-		name, ip, _ := strings.Cut(h, ":")
-		fmt.Fprintf(&b, "%s\t%s\n", ip, name)
-	}
+	b.Write(HostsFile(nil, r.ExtraHosts))
 	if len(r.Endpoints) > 0 {
 		names := []string{r.Hostname}
 		if r.Domainname != "" {

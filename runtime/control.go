@@ -104,7 +104,7 @@ func (s *Store) Wait(ctx context.Context, ref string) (int, error) {
 		return 0, err
 	}
 	if !hasPolicy(c) {
-		return s.waitOwned(ctx, ref)
+		return s.waitOwned(ctx, id)
 	}
 	// Its monitor owns it across its runs: the record tells when a run ends.
 	if c.State.Status == Exited {
@@ -136,18 +136,15 @@ func (s *Store) Wait(ctx context.Context, ref string) (int, error) {
 	}
 }
 
-// waitOwned is Wait of a container whose owner lets go of it when it ends.
-func (s *Store) waitOwned(ctx context.Context, ref string) (int, error) {
-	id, err := s.Resolve(ref)
-	if err != nil {
-		return 0, err
-	}
+// waitOwned is Wait of container id, whose owner lets go of it when it
+// ends.
+func (s *Store) waitOwned(ctx context.Context, id string) (int, error) {
 	for {
 		// The owner holds its lock until the end is recorded.
 		l, err := lockfile.Shared(ctx, s.path(id, "owner.lock"))
 		if err != nil {
 			if errors.Is(err, os.ErrNotExist) {
-				return 0, fmt.Errorf("%w: %s", ErrNotFound, ref)
+				return 0, fmt.Errorf("%w: %s", ErrNotFound, id)
 			}
 			return 0, err
 		}

@@ -26,22 +26,8 @@ func (s *Store) checkHost(ctx context.Context, h *HostConfig) error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
 	}
-	switch p := &h.RestartPolicy; p.Name {
-	case "", "no":
-		p.Name = "no"
-		if p.MaximumRetryCount != 0 {
-			return bad("maximum retry count cannot be used with restart policy 'no'")
-		}
-	case "always", "unless-stopped":
-		if p.MaximumRetryCount != 0 {
-			return bad("maximum retry count cannot be used with restart policy '%s'", p.Name)
-		}
-	case "on-failure":
-		if p.MaximumRetryCount < 0 {
-			return bad("maximum retry count cannot be negative")
-		}
-	default:
-		return bad("invalid restart policy '%s'", p.Name)
+	if err := checkRestartPolicy(&h.RestartPolicy); err != nil {
+		return err
 	}
 	if h.AutoRemove && h.RestartPolicy.Name != "no" {
 		return bad("can't create 'AutoRemove' container with restart policy")

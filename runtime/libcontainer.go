@@ -131,9 +131,6 @@ func destroy(lc *libcontainer.Container) error {
 	return lc.Destroy()
 }
 
-// cgroupsPath is where a container's cgroups are, under each hierarchy.
-func cgroupsPath(id string) string { return "/cairn/" + id }
-
 // destroyCgroups kills what is left in the cgroups at path, and removes them.
 func destroyCgroups(path string) error {
 	m, err := manager.New(&cgroups.Cgroup{Path: path, Resources: &cgroups.Resources{}})

@@ -150,7 +150,7 @@ func (s *Store) Serve(ctx context.Context, id string) error {
 			return err
 		}
 		health, stopHealth := sync.WaitGroup{}, func() {}
-		if hc := t.c.Config.Healthcheck; hc != nil {
+		if healthArgs(t.c.Config.Healthcheck, t.c.Config.Shell) != nil {
 			hctx, cancel := context.WithCancel(ctx)
 			health.Add(1)
 			go s.checkHealth(hctx, t.c, &health)
@@ -167,18 +167,8 @@ func (s *Store) Serve(ctx context.Context, id string) error {
 		if err != nil || !t.Retain {
 			return err
 		}
-		c, err := s.read(id)
-		if err != nil {
-			return err
-		}
-		if !restarts(c, code) {
-			if c.State.Restarting { // stopped by hand since its end was recorded
-				_, err = s.update(ctx, id, func(c *Container) error {
-					c.State.Status, c.State.Restarting = Exited, false
-					return nil
-				})
-			}
-			return err
+		if t.c.State.Status != Restarting {
+			return nil // its policy, as Wait recorded its end, says it is done
 		}
 		if !s.waitRestart(ctx, id, delays.delay(t.c.State.FinishedAt.Sub(t.c.State.StartedAt))) {
 			return nil

@@ -20,15 +20,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// parseVolumes turns -v arguments and the image's VOLUME paths into mounts:
-// "/host:/ctr[:ro|rw]" binds a host path, "name:/ctr[:ro]" mounts a named
-// volume, "/ctr" and the image's VOLUME paths an anonymous one (named now, so
-// that the record says which).
-func parseVolumes(binds []string, imageVolumes map[string]struct{}) ([]Mount, error) {
-	return containerMounts(mountSources{binds: binds, imageVolumes: imageVolumes})
-}
-
-// mountSources are what a new container's mounts come from.
+// mountSources are what a new container's mounts come from: -v arguments
+// ("/host:/ctr[:ro|rw]" binds a host path, "name:/ctr[:ro]" mounts a named
+// volume, "/ctr" an anonymous one, named now so that the record says which),
+// the image's VOLUME paths (anonymous too), --mount, --tmpfs, --volumes-from.
 type mountSources struct {
 	binds        []string          // -v, as given
 	specs        []MountSpec       // --mount

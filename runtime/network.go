@@ -276,21 +276,11 @@ func (s *Store) detachNetwork(ctx context.Context, id string) error {
 // extraHostsFile is /etc/hosts of a container that the network store
 // does not write (none, host): localhost, or the host's, and --add-host.
 func extraHostsFile(c *Container) string {
-	hosts := "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n" +
-		"fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
+	var base []byte
 	if c.Host.NetworkMode == ModeHost {
-		if b, err := os.ReadFile("/etc/hosts"); err == nil {
-			hosts = string(b)
-		}
+		base, _ = os.ReadFile("/etc/hosts")
 	}
-	for _, h := range c.Host.ExtraHosts {
-		name, ip, _ := strings.Cut(h, ":")
-		if ip == "host-gateway" {
-			continue // no gateway on none; the host itself on host
-		}
-		hosts += ip + "\t" + name + "\n"
-	}
-	return hosts
+	return string(network.HostsFile(base, c.Host.ExtraHosts))
 }
 
 // SetNetwork records that container id joins network name with settings

@@ -21,28 +21,40 @@ var killSignal = syscall.SIGKILL
 func ParseRestartPolicy(s string) (RestartPolicy, error) {
 	name, count, hasCount := strings.Cut(s, ":")
 	p := RestartPolicy{Name: name}
-	switch name {
+	if hasCount {
+		n, err := strconv.Atoi(count)
+		if err != nil {
+			return p, fmt.Errorf("%w: maximum retry count must be an integer: %q", ErrInvalid, count)
+		}
+		p.MaximumRetryCount = n
+	}
+	return p, checkRestartPolicy(&p)
+}
+
+// checkRestartPolicy checks a policy as Docker's daemon does, the name ""
+// becoming "no".
+func checkRestartPolicy(p *RestartPolicy) error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+	}
+	switch p.Name {
 	case "", "no":
 		p.Name = "no"
-		if hasCount {
-			return p, fmt.Errorf("%w: restart policy no takes no retry count", ErrInvalid)
+		if p.MaximumRetryCount != 0 {
+			return bad("maximum retry count cannot be used with restart policy 'no'")
 		}
 	case "always", "unless-stopped":
-		if hasCount {
-			return p, fmt.Errorf("%w: maximum retry count cannot be used with restart policy '%s'", ErrInvalid, name)
+		if p.MaximumRetryCount != 0 {
+			return bad("maximum retry count cannot be used with restart policy '%s'", p.Name)
 		}
 	case "on-failure":
-		if hasCount {
-			n, err := strconv.Atoi(count)
-			if err != nil || n < 0 {
-				return p, fmt.Errorf("%w: maximum retry count must be a positive integer: %q", ErrInvalid, count)
-			}
-			p.MaximumRetryCount = n
+		if p.MaximumRetryCount < 0 {
+			return bad("maximum retry count cannot be negative")
 		}
 	default:
-		return p, fmt.Errorf("%w: invalid restart policy '%s'", ErrInvalid, s)
+		return bad("invalid restart policy '%s'", p.Name)
 	}
-	return p, nil
+	return nil
 }
 
 // restarts reports whether the policy of c has its monitor start it again

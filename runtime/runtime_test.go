@@ -53,7 +53,7 @@ func TestMergeEnv(t *testing.T) {
 }
 
 func TestParseVolumes(t *testing.T) {
-	ms, err := parseVolumes([]string{"/host/a/:/ctr/a:ro", "named:/n", "/anon", "/h:/n/deeper"}, map[string]struct{}{"/img": {}, "/anon": {}})
+	ms, err := containerMounts(mountSources{binds: []string{"/host/a/:/ctr/a:ro", "named:/n", "/anon", "/h:/n/deeper"}, imageVolumes: map[string]struct{}{"/img": {}, "/anon": {}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func TestParseVolumes(t *testing.T) {
 		t.Fatalf("got %q\nwant %q", got, want)
 	}
 	for _, bad := range [][]string{{"/a:rel"}, {"/a:/"}, {"/a:/b:bogus"}, {"a:b:c:d"}, {":/x"}, {"bad name:/x"}, {"/x", "/y:/x/"}} {
-		if _, err := parseVolumes(bad, nil); !errors.Is(err, ErrInvalid) {
+		if _, err := containerMounts(mountSources{binds: bad}); !errors.Is(err, ErrInvalid) {
 			t.Errorf("%q: %v", bad, err)
 		}
 	}

@@ -175,7 +175,7 @@ func (t *Task) start(ctx context.Context, o IO) error {
 	pid, _ := t.proc.Pid()
 	t.c, err = s.update(ctx, c.ID, func(c *Container) error {
 		c.State = State{Status: Running, Pid: pid, StartedAt: now()}
-		if c.Config.Healthcheck != nil && len(c.Config.Healthcheck.Test) > 0 && c.Config.Healthcheck.Test[0] != "NONE" {
+		if healthArgs(c.Config.Healthcheck, c.Config.Shell) != nil {
 			c.State.Health = &Health{Status: HealthStarting, Log: []HealthProbe{}}
 		}
 		if t.restart {
@@ -238,7 +238,7 @@ func (t *Task) Wait(ctx context.Context) (int, error) {
 		}
 		return code, err
 	}
-	_, err := s.update(ctx, c.ID, func(c *Container) error {
+	ended, err := s.update(ctx, c.ID, func(c *Container) error {
 		c.State.Status, c.State.Pid = Exited, 0
 		c.State.ExitCode, c.State.OOMKilled = code, oom
 		c.State.FinishedAt = now()
@@ -253,6 +253,9 @@ func (t *Task) Wait(ctx context.Context) (int, error) {
 		}
 		return err
 	})
+	if err == nil {
+		t.c = ended // the record as it ended: its monitor reads what it decided
+	}
 	s.emit(c, "die", died)
 	return code, err
 }

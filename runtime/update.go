@@ -61,7 +61,11 @@ func applyUpdate(h *HostConfig, o UpdateOptions) error {
 		if h.AutoRemove && o.RestartPolicy.Name != "" && o.RestartPolicy.Name != "no" {
 			return fmt.Errorf("%w: Restart policy cannot be updated because AutoRemove is enabled for the container", ErrInvalid)
 		}
-		h.RestartPolicy = *o.RestartPolicy
+		p := *o.RestartPolicy
+		if err := checkRestartPolicy(&p); err != nil {
+			return err
+		}
+		h.RestartPolicy = p
 	}
 	if o.NanoCPUs != nil && *o.NanoCPUs != 0 {
 		if h.CpuQuota > 0 && o.CpuQuota == nil {
