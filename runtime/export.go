@@ -33,14 +33,19 @@ func (s *Store) Export(ctx context.Context, ref string, w io.Writer) error {
 		return err
 	}
 	defer owner.Unlock()
-	// The lease keeps a prune from taking the view for a killed process's.
+	return s.view(ctx, c, []string{s.Upper(c.ID), s.initLayer}, func(root string) error {
+		return rootfs.WriteTree(ctx, w, root, rootfs.TarOptions{})
+	})
+}
+
+// view mounts c's image with the directories top over it, read-only, calls
+// fn with it, and unmounts; a lease keeps a prune from taking the view for
+// a killed process's meanwhile.
+func (s *Store) view(ctx context.Context, c *Container, top []string, fn func(root string) error) error {
 	release, err := s.images.Lease(ctx)
 	if err != nil {
 		return err
 	}
 	defer release()
-	top := []string{s.Upper(c.ID), s.initLayer}
-	return s.snaps.ViewOf(ctx, c.Chain, top, func(root string) error {
-		return rootfs.WriteTree(ctx, w, root, rootfs.TarOptions{})
-	})
+	return s.snaps.ViewOf(ctx, c.Chain, top, fn)
 }

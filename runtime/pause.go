@@ -146,11 +146,5 @@ func (s *Store) ViewBase(ctx context.Context, ref string, fn func(base string) e
 	if err != nil {
 		return err
 	}
-	// The lease keeps a prune from taking the view for a killed process's.
-	release, err := s.images.Lease(ctx)
-	if err != nil {
-		return err
-	}
-	defer release()
-	return s.snaps.ViewOf(ctx, c.Chain, []string{s.initLayer}, fn)
+	return s.view(ctx, c, []string{s.initLayer}, fn)
 }
