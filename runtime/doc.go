@@ -37,7 +37,7 @@
 //	containers/<id>/container.json  the record (Container), replaced atomically under lock
 //	containers/<id>/lock            flock serialising changes of the record
 //	containers/<id>/owner.lock      flock held by the owner while the container runs
-//	containers/<id>/init/           the init layer: mount points (/etc/hosts, /proc, ...)
+//	containers/init/                the init layer, one per store: mount points (/etc/hosts, /proc, ...)
 //	                                that must not show in the container's changes
 //	containers/<id>/upper/, work/   the writable layer: the whole truth about its changes
 //	containers/<id>/rootfs/         where the overlay is mounted while it runs

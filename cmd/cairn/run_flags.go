@@ -135,7 +135,7 @@ var refusedFlags = []struct{ name, kind, reason string }{
 	{"storage-opt", "", "cairn's overlay snapshots have no per-container size or storage options"},
 	{"gpus", "", "cairn has no GPU support (NVIDIA's container toolkit hooks into Docker's daemon); map device nodes with --device"},
 	{"disable-content-trust", "bool", "cairn does not verify Docker Content Trust (Notary) signatures: --disable-content-trust=false cannot be honoured"},
-	{"use-api-socket", "bool", "cairn is daemonless: it has no Docker API socket to bind into the container"},
+	{"use-api-socket", "bool", "cairn does not bind its API socket into containers (cairn system service serves it on the host; bind it with -v if a container must drive cairn)"},
 	{"cpu-count", "", "Windows only"},
 	{"cpu-percent", "", "Windows only"},
 	{"io-maxbandwidth", "", "Windows only"},
