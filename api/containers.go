@@ -55,8 +55,7 @@ func (s *Server) summary(c engine.ContainerSummary) containerSummary {
 	v.SizeRw, v.SizeRootFs = c.SizeRw, c.SizeRootFs
 	v.HostConfig.NetworkMode = c.Host.NetworkMode
 	v.Ports = []container.PortSummary{}
-	ports, _ := s.e.PortBindings(c.Container)
-	for _, p := range ports {
+	for _, p := range c.Bindings {
 		num, proto, _ := strings.Cut(p.Port, "/")
 		private, _ := strconv.ParseUint(num, 10, 16)
 		public, _ := strconv.ParseUint(p.Host, 10, 16)

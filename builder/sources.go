@@ -29,7 +29,6 @@ type source struct {
 	ignore   *ignorer // the context's .dockerignore; nil for other roots
 	name     string   // the base name it lands under in a directory
 	data     *string
-	url      bool
 	mtime    time.Time
 	archive  bool // ADD of a local archive: unpacked
 }
@@ -161,7 +160,7 @@ func (s *stageState) download(ctx context.Context, raw string) (source, error) {
 		os.RemoveAll(dir)
 		return source{}, fmt.Errorf("%s: %w", raw, err)
 	}
-	sr := source{path: p, name: name, url: true}
+	sr := source{path: p, name: name}
 	if lm, err := http.ParseTime(resp.Header.Get("Last-Modified")); err == nil {
 		sr.mtime = lm
 	}

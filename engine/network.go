@@ -384,13 +384,13 @@ func (e *Engine) ContainerNetworkSettings(c *runtime.Container) NetworkSettings 
 	return v
 }
 
-// PortsColumn is the PORTS column of `docker ps` for c: each published
-// port as "0.0.0.0:8888->8080/tcp", each exposed one as "9000/tcp".
-func (e *Engine) PortsColumn(c *runtime.Container) string {
+// portsColumn is the PORTS column of `docker ps` for c, which publishes
+// bindings: each published port as "0.0.0.0:8888->8080/tcp", each exposed
+// one as "9000/tcp".
+func portsColumn(c *runtime.Container, bindings []PortBinding) string {
 	if !live(c) {
 		return ""
 	}
-	bindings, _ := e.PortBindings(c)
 	published := map[string]bool{}
 	var out []string
 	for _, b := range bindings {

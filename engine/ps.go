@@ -24,8 +24,9 @@ import (
 // ContainerSummary is a container as `docker ps` lists it.
 type ContainerSummary struct {
 	*runtime.Container
-	Status   string // "Up 2 minutes", "Exited (0) 3 seconds ago", "Created"
-	Ports    string // "0.0.0.0:8888->8080/tcp, 9000/tcp"
+	Status   string        // "Up 2 minutes", "Exited (0) 3 seconds ago", "Created"
+	Ports    string        // "0.0.0.0:8888->8080/tcp, 9000/tcp"
+	Bindings []PortBinding // the ports it publishes now
 	Networks []string
 	// Image is the image as `docker ps` shows it: the name the container
 	// was made from, or its image's ID when that name no longer names it.
@@ -332,7 +333,8 @@ func (e *Engine) ContainerSummaries(ctx context.Context, o ListOptions) ([]Conta
 		if !e.includes(p, c, nets) {
 			continue
 		}
-		s := ContainerSummary{Container: c, Status: Status(c, time.Now()), Ports: e.PortsColumn(c), Networks: nets, Image: imageColumn(imgs, c)}
+		bindings, _ := e.PortBindings(c)
+		s := ContainerSummary{Container: c, Status: Status(c, time.Now()), Bindings: bindings, Ports: portsColumn(c, bindings), Networks: nets, Image: imageColumn(imgs, c)}
 		if o.Size {
 			s.SizeRw, s.SizeRootFs = e.ContainerSize(c)
 		}
