@@ -46,12 +46,16 @@ type fixtureImage struct {
 	Volumes          []string
 	Architecture     string // default: this machine's
 	Labels           map[string]string
+	Created          time.Time // default: 1700000000
 }
 
 // config returns the image's config JSON and its digest.
 func (f fixtureImage) config() ([]byte, digest.Digest) {
 	c := image.Config{}
 	created := time.Unix(1700000000, 0).UTC()
+	if !f.Created.IsZero() {
+		created = f.Created.UTC()
+	}
 	c.Created = &created
 	c.Architecture, c.OS = runtime.GOARCH, "linux"
 	if f.Architecture != "" {

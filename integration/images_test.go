@@ -11,9 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cairn-runtime/cairn/internal/tartest"
 	"github.com/cairn-runtime/cairn/internal/testutil"
-	"github.com/opencontainers/go-digest"
 )
 
 // uniqueWord is a word of a test of its own, for the names and labels it
@@ -93,49 +91,18 @@ type datedImage struct {
 	Created time.Time
 }
 
-// config is the image's config JSON and its digest, the image's ID in both.
-func (d datedImage) config(t testing.TB) ([]byte, digest.Digest) {
-	b, _ := fixtureImage{Layers: d.Layers, Cmd: []string{"sh"}, Labels: d.Labels}.config()
-	var c map[string]any
-	if err := json.Unmarshal(b, &c); err != nil {
-		t.Fatal(err)
-	}
-	c["created"] = d.Created.UTC().Format(time.RFC3339Nano)
-	b, _ = json.Marshal(c)
-	return b, digest.FromBytes(b)
-}
-
 // datedArchive writes images as `docker save` (legacy format) does.
 func datedArchive(t testing.TB, imgs ...datedImage) string {
 	t.Helper()
-	var entries []tartest.Entry
-	put := func(name string, b []byte) { entries = append(entries, tartest.Context{}.File(name, string(b))) }
-	type item struct {
-		Config   string
-		RepoTags []string
-		Layers   []string
+	var fixtures []fixtureImage
+	for _, d := range imgs {
+		fixtures = append(fixtures, d.fixture())
 	}
-	manifest := []item{}
-	written := map[digest.Digest]string{}
-	for _, img := range imgs {
-		cfg, cd := img.config(t)
-		it := item{Config: cd.Encoded() + ".json", RepoTags: img.Names}
-		for _, l := range img.Layers {
-			d := digest.FromBytes(l)
-			name, ok := written[d]
-			if !ok {
-				name = d.Encoded()[:16] + "/layer.tar"
-				put(name, l)
-				written[d] = name
-			}
-			it.Layers = append(it.Layers, name)
-		}
-		put(it.Config, cfg)
-		manifest = append(manifest, it)
-	}
-	mb, _ := json.Marshal(manifest)
-	put("manifest.json", mb)
-	return writeFile(t, tartest.Tar(t, entries...))
+	return writeFile(t, dockerArchive(t, fixtures...))
+}
+
+func (d datedImage) fixture() fixtureImage {
+	return fixtureImage{Names: d.Names, Layers: d.Layers, Cmd: []string{"sh"}, Labels: d.Labels, Created: d.Created}
 }
 
 // bothEngines loads the images into a new cairn store and into the test
@@ -152,7 +119,7 @@ func bothEngines(t *testing.T, label string, imgs ...datedImage) (*store, *testu
 			d.RunErr(append([]string{"rm", "-f"}, ids...)...)
 		}
 		for _, img := range imgs {
-			_, id := img.config(t)
+			_, id := img.fixture().config()
 			d.RunErr("rmi", "-f", id.String())
 		}
 	})
@@ -183,7 +150,7 @@ func TestImagesMatchesDocker(t *testing.T) {
 		{Layers: [][]byte{bb, roleLayer(t, "c")}, Labels: map[string]string{label: "", "role": "c"}, Created: base.Add(2 * time.Hour)},
 	}
 	s, d := bothEngines(t, label, imgs...)
-	_, idA := imgs[0].config(t)
+	_, idA := imgs[0].fixture().config()
 
 	format := "{{.Repository}}:{{.Tag}} {{.ID}} {{.CreatedAt}}"
 	cases := [][]string{

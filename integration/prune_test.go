@@ -67,7 +67,7 @@ func TestPruneImagesMatchesDocker(t *testing.T) {
 		img("d3", time.Date(2019, 1, 1, 0, 0, 0, 0, time.UTC)),
 	}
 	s, d := bothEngines(t, label, imgs...)
-	_, d2 := imgs[2].config(t)
+	_, d2 := imgs[2].fixture().config()
 	for _, ref := range []string{d2.String(), repo + ":t2a"} {
 		args := []string{"create", "--network", "none", "--label", label, ref, "true"}
 		s.ok(args...)
@@ -87,13 +87,13 @@ func TestPruneImagesMatchesDocker(t *testing.T) {
 	remaining()
 	// until: only what was made before.
 	out := bothSame(t, s, d, nil, 0, same, "image", "prune", "-f", "--filter", "label="+label, "--filter", "until=2020-06-01T00:00:00Z")
-	_, d3 := imgs[4].config(t)
+	_, d3 := imgs[4].fixture().config()
 	if !strings.Contains(out, "deleted: "+d3.String()+"\n") || !strings.HasSuffix(out, fmt.Sprintf("\nTotal reclaimed space: %dB\n", len("d3-"+w))) {
 		t.Errorf("prune until 2020:\n%s", out)
 	}
 	// The dangling images no container uses; told yes on stdin.
 	out = bothSame(t, s, d, []byte("y\n"), 0, same, "image", "prune", "--filter", "label="+label)
-	_, d1 := imgs[1].config(t)
+	_, d1 := imgs[1].fixture().config()
 	if !strings.Contains(out, "deleted: "+d1.String()+"\n") || strings.Contains(out, d2.String()) {
 		t.Errorf("prune of the dangling images:\n%s", out)
 	}
@@ -105,7 +105,7 @@ func TestPruneImagesMatchesDocker(t *testing.T) {
 	}
 	remaining()
 	out = bothSame(t, s, d, nil, 0, same, "image", "prune", "-a", "-f", "--filter", "label="+label)
-	_, t1 := imgs[0].config(t)
+	_, t1 := imgs[0].fixture().config()
 	if !strings.Contains(out, "untagged: "+repo+":t1\n") || !strings.Contains(out, "deleted: "+t1.String()+"\n") {
 		t.Errorf("prune -a:\n%s", out)
 	}
@@ -217,7 +217,7 @@ func TestPruneSystemMatchesDocker(t *testing.T) {
 	bothSame(t, s, d, nil, 0, norm, "ps", "-a", "--filter", "label="+label, "--format", "{{.Names}}")
 
 	out := bothSame(t, s, d, nil, 0, norm, "system", "prune", "-f", "--filter", "label="+label)
-	_, id := dangling.config(t)
+	_, id := dangling.fixture().config()
 	if got := norm(out); !strings.Contains(got, "<"+p+"-exited>") || !strings.Contains(got, "deleted: "+id.String()) || !regexp.MustCompile(`Total reclaimed space: \d+B`).MatchString(got) {
 		t.Errorf("system prune -f:\n%s", out)
 	}
