@@ -20,6 +20,11 @@ type containerSummary struct {
 	}
 }
 
+func (s *Server) containerRoutes() {
+	s.handle("GET /containers/json", s.listContainers)
+	s.handle("GET /containers/{id}/json", s.inspectContainer)
+}
+
 func (s *Server) listContainers(w http.ResponseWriter, r *http.Request) error {
 	f, err := filters(r)
 	if err != nil {

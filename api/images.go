@@ -8,6 +8,11 @@ import (
 	"github.com/moby/moby/api/types/image"
 )
 
+func (s *Server) imageRoutes() {
+	s.handle("GET /images/json", s.listImages)
+	s.handle("GET /images/{name...}", s.imageGet)
+}
+
 // listImages is GET /images/json: an image per row, with all its names.
 func (s *Server) listImages(w http.ResponseWriter, r *http.Request) error {
 	f, err := filters(r)

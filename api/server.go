@@ -39,10 +39,17 @@ const (
 // maxBody bounds a JSON request body (a container's create is a few KiB).
 const maxBody = 4 << 20
 
+// DefaultMaxUpload bounds an archive sent to the service (a build context,
+// an image to load, files to copy in) unless Server.MaxUpload says
+// otherwise.
+const DefaultMaxUpload = 64 << 30
+
 // Server is the API of one engine.
 type Server struct {
 	e   *engine.Engine
 	mux *http.ServeMux
+	// MaxUpload bounds an archive's request body (DefaultMaxUpload).
+	MaxUpload int64
 
 	active   atomic.Int64 // requests being served
 	lastMu   sync.Mutex
@@ -51,20 +58,17 @@ type Server struct {
 
 // New returns the API of engine e.
 func New(e *engine.Engine) *Server {
-	s := &Server{e: e, mux: http.NewServeMux(), lastSeen: time.Now()}
+	s := &Server{e: e, mux: http.NewServeMux(), MaxUpload: DefaultMaxUpload, lastSeen: time.Now()}
 	s.routes()
 	return s
 }
 
 func (s *Server) routes() {
-	s.handle("GET /_ping", s.ping)
-	s.handle("HEAD /_ping", s.ping)
-	s.handle("GET /version", s.version)
-	s.handle("GET /info", s.info)
-	s.handle("GET /containers/json", s.listContainers)
-	s.handle("GET /containers/{id}/json", s.inspectContainer)
-	s.handle("GET /images/json", s.listImages)
-	s.handle("GET /images/{name...}", s.imageGet)
+	s.systemRoutes()
+	s.containerRoutes()
+	s.streamRoutes()
+	s.imageRoutes()
+	s.networkRoutes()
 	s.handle("/", func(w http.ResponseWriter, r *http.Request) error {
 		return &apiError{status: http.StatusNotFound, err: errPageNotFound}
 	})
@@ -74,8 +78,22 @@ func (s *Server) routes() {
 // answer with.
 type handler func(w http.ResponseWriter, r *http.Request) error
 
-func (s *Server) handle(pattern string, h handler) {
+// handle serves pattern with h, its request body bounded by maxBody (a
+// JSON request).
+func (s *Server) handle(pattern string, h handler) { s.handleBounded(pattern, maxBody, h) }
+
+// handleUpload serves pattern with h, whose request body is an archive (a
+// build context, an image to load, files to copy in), bounded by
+// MaxUpload.
+func (s *Server) handleUpload(pattern string, h handler) { s.handleBounded(pattern, -1, h) }
+
+func (s *Server) handleBounded(pattern string, limit int64, h handler) {
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		n := limit
+		if n < 0 {
+			n = s.MaxUpload
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, n)
 		if err := h(w, r); err != nil {
 			writeError(w, err)
 		}
@@ -98,7 +116,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Server", "cairn/"+engine.BuildInfo().Version+" (linux)")
 	w.Header().Set("Api-Version", APIVersion)
 	w.Header().Set("Ostype", "linux")
+	version := APIVersion
 	if m := versioned.FindStringSubmatch(r.URL.Path); m != nil {
+		version = m[1]
 		if newer(m[1], APIVersion) {
 			writeError(w, badRequest("client version %s is too new. Maximum supported API version is %s", m[1], APIVersion))
 			return
@@ -112,8 +132,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r2.URL.RawPath = ""
 		r = r2
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
-	s.mux.ServeHTTP(w, r)
+	s.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), versionKey{}, version)))
 }
 
 // newer reports whether API version a is newer than b ("1.41" > "1.9").

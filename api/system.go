@@ -74,3 +74,10 @@ func filters(r *http.Request) (engine.Filters, error) {
 	}
 	return f, nil
 }
+
+func (s *Server) systemRoutes() {
+	s.handle("GET /_ping", s.ping)
+	s.handle("HEAD /_ping", s.ping)
+	s.handle("GET /version", s.version)
+	s.handle("GET /info", s.info)
+}

@@ -99,10 +99,7 @@ func TestAPIReadOnlyCommands(t *testing.T) {
 func TestAPIErrors(t *testing.T) {
 	s := newStore(t)
 	sock, _ := s.apiService("0")
-	client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "unix", sock)
-	}}, Timeout: 30 * time.Second}
+	client := unixClient(sock)
 	for _, c := range []struct {
 		method, path string
 		status       int
@@ -162,6 +159,15 @@ func TestAPIServiceIdleExit(t *testing.T) {
 	if _, err := os.Stat(sock); !os.IsNotExist(err) {
 		t.Errorf("socket left: %v", err)
 	}
+}
+
+// unixClient is an HTTP client of the API socket sock (its URLs'
+// host is ignored: http://cairn/...).
+func unixClient(sock string) *http.Client {
+	return &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", sock)
+	}}, Timeout: 30 * time.Second}
 }
 
 func sameLines(a, b string) bool {

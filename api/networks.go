@@ -1,0 +1,6 @@
+package api
+
+// Networks and volumes.
+
+func (s *Server) networkRoutes() {
+}
