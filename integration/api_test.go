@@ -36,7 +36,7 @@ func (s *store) apiService(idle string) (string, *background) {
 }
 
 // dockerAt runs the docker client bin against the socket sock.
-func dockerAt(t *testing.T, bin, sock string, args ...string) (string, string, int) {
+func dockerAt(t testing.TB, bin, sock string, args ...string) (string, string, int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), testutil.DefaultDockerTimeout)
 	defer cancel()

@@ -50,7 +50,6 @@ func BenchmarkBuildCached(b *testing.B) {
 		b.StartTimer()
 	}
 	b.StopTimer()
-	ms := func(d time.Duration) float64 { return d.Seconds() * 1000 }
 	b.ReportMetric(ms(median(tc)), "cairn-ms")
 	b.ReportMetric(ms(median(td)), "docker-ms")
 	b.ReportMetric(median(td).Seconds()/median(tc).Seconds(), "x-faster-than-docker")

@@ -18,6 +18,9 @@ func median(d []time.Duration) time.Duration {
 	return s[len(s)/2]
 }
 
+// ms is d in milliseconds, as the benchmarks report times.
+func ms(d time.Duration) float64 { return d.Seconds() * 1000 }
+
 // BenchmarkCommitOneFile commits a one-file change on the 1 GiB, 50,000-file
 // image and on busybox, and reports the ratio of the medians: the cost of a
 // commit must not grow with the image. Docker's commit of the same change on
@@ -63,7 +66,6 @@ func BenchmarkCommitOneFile(b *testing.B) {
 		b.StartTimer()
 	}
 	b.StopTimer()
-	ms := func(d time.Duration) float64 { return d.Seconds() * 1000 }
 	b.ReportMetric(ms(median(tBig)), "big-ms")
 	b.ReportMetric(ms(median(tBB)), "busybox-ms")
 	b.ReportMetric(ms(median(tDocker)), "docker-busybox-ms")

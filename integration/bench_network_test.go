@@ -83,7 +83,6 @@ func BenchmarkNetworkVsPodman(b *testing.B) {
 		peerPub = append(peerPub, timed(b, cairnBin, cPubArgs...))
 	}
 	s.ok("rm", "-f", peer)
-	ms := func(d time.Duration) float64 { return d.Seconds() * 1000 }
 	added := median(cPub) - median(cNone)
 	b.ReportMetric(ms(median(peerPub)-median(peerNone)), "added-beside-peer-ms")
 	b.ReportMetric(ms(median(cNone)), "cairn-none-ms")
