@@ -113,12 +113,13 @@ func TestAPICompose(t *testing.T) {
 	}
 }
 
-// The same application's life through docker-py (Debian's python3-docker):
+// The same application's life through docker-py (Debian's python3-docker, 5.0.3):
 // build, a user network and a named volume, a published port, exec with
 // its exit code, logs, commit with changes, and the clean-up.
 func TestAPIPythonSDK(t *testing.T) {
-	testutil.RequiresTool(t, "python3")
-	if err := exec.Command("python3", "-c", "import docker").Run(); err != nil {
+	// Debian's python3 and its python3-docker, not another python on PATH.
+	const python = "/usr/bin/python3"
+	if err := exec.Command(python, "-c", "import docker").Run(); err != nil {
 		if testutil.InCI() {
 			t.Fatal("python3-docker is not installed")
 		}
@@ -131,7 +132,7 @@ func TestAPIPythonSDK(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	dir := filepath.Join(testutil.RepoRoot(t), "integration", "testdata")
-	cmd := exec.CommandContext(ctx, "python3", filepath.Join(dir, "sdk.py"), filepath.Join(dir, "compose", "web"))
+	cmd := exec.CommandContext(ctx, python, filepath.Join(dir, "sdk.py"), filepath.Join(dir, "compose", "web"))
 	cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+sock, fmt.Sprintf("WEB_PORT=%d", port))
 	out, err := cmd.CombinedOutput()
 	want := `ping True
