@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"maps"
+	"time"
 
 	"github.com/cairn-runtime/cairn/commit"
 	"github.com/cairn-runtime/cairn/events"
@@ -197,4 +198,94 @@ func (e *Engine) RemoveVolume(ctx context.Context, name string, force bool) erro
 		e.emitVolume("destroy", name)
 	}
 	return err
+}
+
+// EventMessage is an event as Docker's API sends it (events.Message), with
+// the fields its older clients read (status, id, from) for containers and
+// images.
+type EventMessage struct {
+	Status   string `json:"status,omitempty"`
+	ID       string `json:"id,omitempty"`
+	From     string `json:"from,omitempty"`
+	Type     string
+	Action   string
+	Actor    events.Actor
+	Scope    string `json:"scope"`
+	Time     int64  `json:"time"`
+	TimeNano int64  `json:"timeNano"`
+}
+
+// When is the event's time.
+func (m EventMessage) When() time.Time { return time.Unix(0, m.TimeNano) }
+
+func eventMessage(e events.Event) EventMessage {
+	m := EventMessage{Type: e.Type, Action: e.Action, Actor: e.Actor, Scope: e.Scope, Time: e.Time, TimeNano: e.TimeNano}
+	if m.Actor.Attributes == nil {
+		m.Actor.Attributes = map[string]string{}
+	}
+	if m.Scope == "" {
+		m.Scope = "local"
+	}
+	switch e.Type {
+	case events.Container:
+		m.Status, m.ID, m.From = e.Action, e.Actor.ID, e.Actor.Attributes["image"]
+	case events.Image:
+		m.Status, m.ID = e.Action, e.Actor.ID
+	}
+	return m
+}
+
+// EventOptions say which events ReadEvents gives.
+type EventOptions struct {
+	// Since and Until bound the events by time (zero: unbounded). Without
+	// either, only the events from now on are read, as `docker events`.
+	Since, Until time.Time
+	// Filters are `docker events --filter`'s (type, event, container,
+	// image, label, network, volume, scope).
+	Filters Filters
+}
+
+// ParseEventTime reads a --since or --until of `docker events` (a time, a
+// duration before now, Unix seconds; Docker's GetTimestamp).
+func ParseEventTime(value string, now time.Time) (time.Time, error) {
+	t, err := events.ParseTime(value, now)
+	if err != nil {
+		return t, invalidFilter("%v", err) // ErrInvalid, in the journal's words
+	}
+	return t, nil
+}
+
+// eventFilter is f as the journal reads it; a key that events cannot be
+// filtered by is ErrInvalid.
+func eventFilter(f Filters) (events.Filter, error) {
+	var args []string
+	for k, vs := range f {
+		for _, v := range vs {
+			args = append(args, k+"="+v)
+		}
+	}
+	filter, err := events.ParseFilter(args)
+	if err != nil {
+		return nil, invalidFilter("%v", err)
+	}
+	return filter, nil
+}
+
+// CheckEventFilters says whether f are filters of events, as ReadEvents
+// would: for a front end that answers before the first event comes.
+func CheckEventFilters(f Filters) error {
+	_, err := eventFilter(f)
+	return err
+}
+
+// ReadEvents calls fn with the events of the store's journal that o
+// selects, in order, and those that come after, until ctx ends or
+// o.Until passes (`docker events`).
+func (e *Engine) ReadEvents(ctx context.Context, o EventOptions, fn func(EventMessage) error) error {
+	filter, err := eventFilter(o.Filters)
+	if err != nil {
+		return err
+	}
+	ro := events.ReadOptions{Since: o.Since, Until: o.Until, Follow: true, Filter: filter, FromNow: o.Since.IsZero() && o.Until.IsZero()}
+	return e.Events.Read(ctx, ro, func(ev events.Event) error { return fn(eventMessage(ev)) })
 }

@@ -63,18 +63,7 @@ func (e *Engine) InspectNetwork(ref string) (*NetworkInspect, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := &NetworkInspect{Name: n.Name, ID: n.ID, Created: n.Created, Scope: "local", Driver: n.Driver, Internal: n.Internal,
-		Containers: map[string]NetworkContainer{}, Options: map[string]string{}, Labels: n.Labels}
-	if v.Labels == nil {
-		v.Labels = map[string]string{}
-	}
-	v.IPAM.Driver, v.IPAM.Options, v.IPAM.Config = "default", map[string]string{}, []IPAMConfig{}
-	if n.IsBridge() {
-		v.Options["com.docker.network.bridge.name"] = n.Bridge
-		if n.Subnet.IsValid() {
-			v.IPAM.Config = append(v.IPAM.Config, IPAMConfig{Subnet: n.Subnet.String(), Gateway: n.Gateway.String()})
-		}
-	}
+	v := networkInspect(n)
 	ids, err := e.Networks.InUse(n)
 	if err != nil {
 		return nil, err
@@ -92,6 +81,82 @@ func (e *Engine) InspectNetwork(ref string) (*NetworkInspect, error) {
 			IPv4Address: fmt.Sprintf("%s/%d", ep.IP, ep.Subnet.Bits()), IPv6Address: ""}
 	}
 	return v, nil
+}
+
+// networkInspect is n's inspect without its containers. A user network's
+// Options are those it was made with, as Docker's: docker-compose compares
+// them with its file's driver_opts and would have the network recreated
+// for any other.
+func networkInspect(n *network.Network) *NetworkInspect {
+	v := &NetworkInspect{Name: n.Name, ID: n.ID, Created: n.Created, Scope: "local", Driver: n.Driver, Internal: n.Internal,
+		Attachable: n.Attachable, Containers: map[string]NetworkContainer{}, Options: maps.Clone(n.Options), Labels: n.Labels}
+	if v.Labels == nil {
+		v.Labels = map[string]string{}
+	}
+	if v.Options == nil {
+		v.Options = map[string]string{}
+	}
+	v.IPAM.Driver, v.IPAM.Options, v.IPAM.Config = "default", map[string]string{}, []IPAMConfig{}
+	if n.IsDefault() {
+		v.Options["com.docker.network.bridge.default_bridge"] = "true"
+		v.Options["com.docker.network.bridge.name"] = n.Bridge
+	}
+	if n.IsBridge() && n.Subnet.IsValid() {
+		v.IPAM.Config = append(v.IPAM.Config, IPAMConfig{Subnet: n.Subnet.String(), Gateway: n.Gateway.String()})
+	}
+	return v
+}
+
+// NetworkFilters are the filters of the networks' list, as Docker's daemon.
+var NetworkFilters = []string{"dangling", "driver", "id", "label", "name", "scope", "type"}
+
+// ListNetworks returns the networks that the filters (see NetworkFilters)
+// let through, as Docker's list has them: without their containers.
+func (e *Engine) ListNetworks(f Filters) ([]*NetworkInspect, error) {
+	if err := f.Validate(NetworkFilters...); err != nil {
+		return nil, err
+	}
+	for _, t := range f["type"] {
+		if t != "custom" && t != "builtin" {
+			return nil, invalidFilter("invalid filter: 'type'='%s'", t)
+		}
+	}
+	dangling, err := f.boolValue("dangling", false)
+	if err != nil {
+		return nil, err
+	}
+	list, err := e.Networks.List()
+	if err != nil {
+		return nil, err
+	}
+	out := []*NetworkInspect{}
+	for _, n := range list {
+		builtin := n.IsDefault() || n.Name == network.HostName || n.Name == network.NoneName
+		kind := "custom"
+		if builtin {
+			kind = "builtin"
+		}
+		if !f.exactMatch("driver", n.Driver) || !f.match("name", n.Name) || !f.match("id", n.ID) ||
+			!f.matchKV("label", n.Labels) || !f.exactMatch("scope", "local") || !f.exactMatch("type", kind) {
+			continue
+		}
+		if f.Contains("dangling") {
+			ids, err := e.Networks.InUse(n)
+			if err != nil {
+				return nil, err
+			}
+			if used := builtin || len(ids) > 0; used == dangling {
+				continue
+			}
+		}
+		if n.IsDefault() {
+			if n, err = e.Networks.Get(n.ID); err != nil { // with its bridge's subnet
+				return nil, err
+			}
+		}
+		out = append(out, networkInspect(n))
+	}
+	return out, nil
 }
 
 func parseIP(s string) (netip.Addr, error) {

@@ -52,7 +52,11 @@ type Network struct {
 	Gateway  netip.Addr        `json:"gateway,omitzero"`
 	Internal bool              `json:"internal,omitempty"`
 	Labels   map[string]string `json:"labels,omitempty"`
-	Created  time.Time         `json:"created"`
+	// Options are the driver options it was created with, as given; cairn
+	// reads none of them (the front end refuses those it cannot honour).
+	Options    map[string]string `json:"options,omitempty"`
+	Attachable bool              `json:"attachable,omitempty"`
+	Created    time.Time         `json:"created"`
 }
 
 // IsDefault reports whether n is the default bridge.
@@ -128,6 +132,9 @@ type CreateOptions struct {
 	Gateway  string // empty: the subnet's first address
 	Internal bool   // no route out: no masquerade, nothing forwarded off the bridge
 	Labels   map[string]string
+	// Options and Attachable are recorded for inspect, as Docker shows them.
+	Options    map[string]string
+	Attachable bool
 }
 
 // Create defines a user network. Its bridge is made when a container
@@ -148,7 +155,8 @@ func (s *Store) Create(ctx context.Context, o CreateOptions) (*Network, error) {
 	if _, err := s.get(o.Name); err == nil {
 		return nil, fmt.Errorf("%w: network with name %s already exists", ErrExists, o.Name)
 	}
-	n := &Network{Name: o.Name, ID: newID(), Driver: "bridge", Internal: o.Internal, Labels: o.Labels, Created: time.Now().UTC()}
+	n := &Network{Name: o.Name, ID: newID(), Driver: "bridge", Internal: o.Internal, Labels: o.Labels, Options: o.Options,
+		Attachable: o.Attachable, Created: time.Now().UTC()}
 	n.Bridge = "cairn-" + n.ID[:8]
 	taken, err := s.takenSubnets()
 	if err != nil {

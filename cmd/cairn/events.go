@@ -9,7 +9,7 @@ import (
 	"text/template"
 	"time"
 
-	"github.com/cairn-runtime/cairn/events"
+	"github.com/cairn-runtime/cairn/engine"
 	"github.com/urfave/cli/v2"
 )
 
@@ -28,41 +28,13 @@ func eventsCommand() *cli.Command {
 	}
 }
 
-// eventView is an event as Docker's API sends it: with the fields its
-// older clients read (status, id, from) for containers and images.
-type eventView struct {
-	Status   string `json:"status,omitempty"`
-	ID       string `json:"id,omitempty"`
-	From     string `json:"from,omitempty"`
-	Type     string
-	Action   string
-	Actor    events.Actor
-	Scope    string `json:"scope"`
-	Time     int64  `json:"time"`
-	TimeNano int64  `json:"timeNano"`
-}
-
-func viewOf(e events.Event) eventView {
-	v := eventView{Type: e.Type, Action: e.Action, Actor: e.Actor, Scope: e.Scope, Time: e.Time, TimeNano: e.TimeNano}
-	if v.Actor.Attributes == nil {
-		v.Actor.Attributes = map[string]string{}
-	}
-	switch e.Type {
-	case events.Container:
-		v.Status, v.ID, v.From = e.Action, e.Actor.ID, e.Actor.Attributes["image"]
-	case events.Image:
-		v.Status, v.ID = e.Action, e.Actor.ID
-	}
-	return v
-}
-
 // rfc3339NanoFixed is Docker's time format for events: nanoseconds always
 // nine digits.
 const rfc3339NanoFixed = "2006-01-02T15:04:05.000000000Z07:00"
 
 // writeEvent writes e as Docker's default line:
 // "TIME TYPE ACTION ID (k=v, …)", attributes sorted by key.
-func writeEvent(w io.Writer, e events.Event) error {
+func writeEvent(w io.Writer, e engine.EventMessage) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %s %s %s", e.When().Format(rfc3339NanoFixed), e.Type, e.Action, e.Actor.ID)
 	if len(e.Actor.Attributes) > 0 {
@@ -87,32 +59,29 @@ func runEvents(cliContext *cli.Context) error {
 		return argsError(cliContext, "no arguments")
 	}
 	now := time.Now()
-	o := events.ReadOptions{Follow: true}
+	var o engine.EventOptions
 	for _, flag := range []struct {
 		name string
 		t    *time.Time
 	}{{"since", &o.Since}, {"until", &o.Until}} {
 		if v := cliContext.String(flag.name); v != "" {
-			t, err := events.ParseTime(v, now)
+			t, err := engine.ParseEventTime(v, now)
 			if err != nil {
 				return usage("invalid value %q for --%s: %v", v, flag.name, err)
 			}
 			*flag.t = t
 		}
 	}
+	o.Filters = engine.Filters{}
 	for _, f := range cliContext.StringSlice("filter") {
-		if !strings.Contains(f, "=") {
+		k, v, ok := strings.Cut(f, "=")
+		if !ok {
 			return usage("invalid argument %q for \"-f, --filter\" flag: bad format of filter (expected name=value)", f)
 		}
-	}
-	// Without either, only what comes from now on, as Docker's.
-	o.FromNow = o.Since.IsZero() && o.Until.IsZero()
-	var err error
-	if o.Filter, err = events.ParseFilter(cliContext.StringSlice("filter")); err != nil {
-		return err
+		o.Filters.Add(strings.ToLower(strings.TrimSpace(k)), v)
 	}
 	out := cliContext.App.Writer
-	write := func(e events.Event) error { return writeEvent(out, e) }
+	write := func(e engine.EventMessage) error { return writeEvent(out, e) }
 	if format := cliContext.String("format"); format != "" {
 		if strings.TrimSpace(format) == "json" {
 			format = "{{json .}}"
@@ -121,9 +90,9 @@ func runEvents(cliContext *cli.Context) error {
 		if err != nil {
 			return usage("template parsing error: %v", err)
 		}
-		write = func(e events.Event) error {
+		write = func(e engine.EventMessage) error {
 			var b strings.Builder
-			if err := tmpl.Execute(&b, viewOf(e)); err != nil {
+			if err := tmpl.Execute(&b, e); err != nil {
 				return &statusError{code: exitCairn, err: fmt.Errorf("template: %w", err)}
 			}
 			b.WriteByte('\n')
@@ -135,7 +104,7 @@ func runEvents(cliContext *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	err = e.Events.Read(cliContext.Context, o, write)
+	err = e.ReadEvents(cliContext.Context, o, write)
 	if errors.Is(err, cliContext.Context.Err()) && cliContext.Context.Err() != nil {
 		return nil // interrupted: the end of a follow
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cairn-runtime/cairn/engine"
 	"github.com/cairn-runtime/cairn/events"
 )
 
@@ -13,7 +14,7 @@ import (
 func TestWriteEvent(t *testing.T) {
 	var b strings.Builder
 	at := time.Date(2026, 12, 2, 10, 0, 0, 5, time.Local)
-	e := events.Event{Type: "container", Action: "die", Actor: events.Actor{ID: "abc", Attributes: map[string]string{"name": "web", "exitCode": "0", "image": "busybox"}},
+	e := engine.EventMessage{Type: "container", Action: "die", Actor: events.Actor{ID: "abc", Attributes: map[string]string{"name": "web", "exitCode": "0", "image": "busybox"}},
 		Time: at.Unix(), TimeNano: at.UnixNano()}
 	writeEvent(&b, e)
 	want := at.Format("2006-01-02T15:04:05") + ".000000005" + at.Format("Z07:00") + " container die abc (exitCode=0, image=busybox, name=web)\n"
