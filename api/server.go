@@ -161,7 +161,13 @@ func (s *Server) Idle() time.Duration {
 // request came for that long (the service's --time); then it closes ln and
 // waits a while for the requests being served.
 func (s *Server) Serve(ctx context.Context, ln net.Listener, idle time.Duration) error {
-	srv := &http.Server{Handler: s, ReadHeaderTimeout: 30 * time.Second}
+	// The requests' context ends with ctx: a stream (events, logs -f, a
+	// wait, an attachment) ends when the service is told to stop, rather
+	// than holding its shutdown. Work a client asked for (a pull, a
+	// build) is detached from it and ends as the process does.
+	base, stop := context.WithCancel(context.Background())
+	defer stop()
+	srv := &http.Server{Handler: s, ReadHeaderTimeout: 30 * time.Second, BaseContext: func(net.Listener) context.Context { return base }}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	tick := time.NewTicker(time.Second)
@@ -171,6 +177,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, idle time.Duration)
 		case err := <-errc:
 			return err
 		case <-ctx.Done():
+			stop()
 		case <-tick.C:
 			if idle <= 0 || s.Idle() < idle {
 				continue
