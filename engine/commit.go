@@ -25,6 +25,11 @@ func ConfigChanges(changes []string) (func(*image.Config) error, error) {
 		return nil, err
 	}
 	return func(c *image.Config) error {
+		// Parsed anew each call: expanding an instruction rewrites it.
+		cmds, err := commit.ParseInstructions(changes)
+		if err != nil {
+			return err
+		}
 		a := &commit.Applier{Config: c}
 		for _, cmd := range cmds {
 			if err := a.Apply(cmd); err != nil {
