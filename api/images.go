@@ -117,7 +117,7 @@ func (s *Server) imagePost(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) history(w http.ResponseWriter, name string) error {
 	img, err := s.e.Images.Lookup(name)
 	if err != nil {
-		return err
+		return missingImage(name, err)
 	}
 	entries, err := s.e.History(img.ID.String())
 	if err != nil {
@@ -150,6 +150,18 @@ func tagsOf(img image.Image) []string {
 	return tags
 }
 
+// missingImage gives rmi, history and tag dockerd's words for a name that
+// names no image, with its tag ("No such image: busybox:latest"); what
+// looks like an ID keeps the store's.
+func missingImage(ref string, err error) error {
+	id := strings.TrimPrefix(ref, "sha256:")
+	hex := id != "" && strings.Trim(id, "0123456789abcdef") == ""
+	if errors.Is(err, image.ErrNotFound) && !hex {
+		return engine.NoSuchImage(ref)
+	}
+	return err
+}
+
 // tagImage is POST /images/NAME/tag?repo=&tag=: 201 and no body.
 func (s *Server) tagImage(w http.ResponseWriter, r *http.Request, name string) error {
 	q := r.URL.Query()
@@ -161,7 +173,7 @@ func (s *Server) tagImage(w http.ResponseWriter, r *http.Request, name string) e
 		return badRequest("%v", err)
 	}
 	if _, err := s.e.TagImage(r.Context(), name, target); err != nil {
-		return err
+		return missingImage(name, err)
 	}
 	w.WriteHeader(http.StatusCreated)
 	return nil
@@ -170,9 +182,10 @@ func (s *Server) tagImage(w http.ResponseWriter, r *http.Request, name string) e
 // removeImage is DELETE /images/NAME?force=: what was untagged, then what
 // was deleted. noprune changes nothing: cairn keeps no parent images.
 func (s *Server) removeImage(w http.ResponseWriter, r *http.Request) error {
-	res, err := s.e.RemoveImage(r.Context(), r.PathValue("name"), boolParam(r, "force"))
+	name := r.PathValue("name")
+	res, err := s.e.RemoveImage(r.Context(), name, boolParam(r, "force"))
 	if err != nil && len(res.Untagged) == 0 && res.Deleted == "" {
-		return err
+		return missingImage(name, err)
 	}
 	out := []imagetypes.DeleteResponse{}
 	for _, u := range res.Untagged {

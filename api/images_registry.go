@@ -22,24 +22,20 @@ import (
 // layerStream tells what happens to the layers of a pull or a push as
 // dockerd does: a status message per change, the layer's short digest as
 // its id, and while bytes move at most one message a layer every 100 ms.
-// Its first line waits for the first layer, so that a pull or push that
-// fails before any (no such image, a refused login) is a plain error
-// answer, with its status, as dockerd's.
 type layerStream struct {
 	js *jsonStream
 
-	mu     sync.Mutex
+	mu sync.Mutex
+	// head, if not nil, waits for the first message after it (a pull's
+	// "Pulling from"), so that a pull that fails before any layer (no such
+	// image) is a plain error answer with its status, as dockerd's.
 	head   *message
 	status map[digest.Digest]string
 	last   map[digest.Digest]time.Time
 }
 
-func newLayerStream(js *jsonStream, head string, id string) *layerStream {
-	ls := &layerStream{js: js, status: map[digest.Digest]string{}, last: map[digest.Digest]time.Time{}}
-	if head != "" {
-		ls.head = &message{Message: jsonstream.Message{ID: id, Status: head}}
-	}
-	return ls
+func newLayerStream(js *jsonStream) *layerStream {
+	return &layerStream{js: js, status: map[digest.Digest]string{}, last: map[digest.Digest]time.Time{}}
 }
 
 // send sends m, after the held first line.
@@ -106,7 +102,7 @@ func progressBar(cur, total int64) string {
 // the status, as dockerd's.
 type pullStream struct{ *layerStream }
 
-func newPullStream(js *jsonStream) *pullStream { return &pullStream{newLayerStream(js, "", "")} }
+func newPullStream(js *jsonStream) *pullStream { return &pullStream{newLayerStream(js)} }
 
 func (p *pullStream) Start(what, path string) {
 	p.mu.Lock()
@@ -241,8 +237,11 @@ func (s *Server) pushImage(w http.ResponseWriter, r *http.Request, name string) 
 	if err != nil {
 		return err
 	}
+	// As dockerd's, the first line comes at once: what fails after it (no
+	// such image, refused credentials) is an error message of the stream.
 	js := newJSONStream(w)
-	ls := newLayerStream(js, "The push refers to repository ["+n.Name()+"]", "")
+	js.Status("", "The push refers to repository ["+n.Name()+"]")
+	ls := newLayerStream(js)
 	p, err := s.e.Push(detached(r.Context()), ref, authHeader(r, ref), engine.PushOptions{Compression: comp, Progress: ls.event})
 	if err != nil {
 		return js.finish(registryError(err))
