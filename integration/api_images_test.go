@@ -208,6 +208,17 @@ func TestAPIImageCommands(t *testing.T) {
 				t.Errorf("%s %v: exit %d, %q; dockerd: %q", bin, args, code, got, want)
 			}
 		}
+		// import of a tarball the client sends, with a message and a change.
+		imported := fmt.Sprintf("imported:%d", i)
+		if out := d.ok("import", "-m", "via the socket", "-c", `CMD ["echo","imported"]`, busyboxRootfs(t), imported); !regexp.MustCompile(`^sha256:[0-9a-f]{64}\n$`).MatchString(out) {
+			t.Errorf("%s import: %q", bin, out)
+		}
+		if got := s.ok("run", "--rm", "--network", "none", imported); got != "imported\n" {
+			t.Errorf("%s import: the image runs %q", bin, got)
+		}
+		if got := s.ok("history", "--format", "{{.Comment}}", imported); got != "via the socket\n" {
+			t.Errorf("%s import -m: %q", bin, got)
+		}
 		_, stderr, code := d.run(nil, "search", "busybox")
 		if code != 1 || !strings.Contains(stderr, "search is not supported by cairn") {
 			t.Errorf("%s search: exit %d, %q", bin, code, stderr)
@@ -322,8 +333,9 @@ func TestAPIBuild(t *testing.T) {
 		if got := s.ok("image", "inspect", "--format", "{{.Config.Labels.via}}", name); got != "api\n" {
 			t.Errorf("%s build --label: %q", bin, got)
 		}
-		if got := d.ok(append(args, "-q", ctxDir)...); got != id+"\n" {
-			t.Errorf("%s build -q: %q, want %s", bin, got, id)
+		// Again, quiet, and the context gzipped: all of it cached.
+		if got := d.ok(append(args, "-q", "--compress", ctxDir)...); got != id+"\n" {
+			t.Errorf("%s build -q --compress: %q, want %s", bin, got, id)
 		}
 		d.ok("build", "--network", "none", "-f", other, "-t", name+"-f", ctxDir)
 		if got := s.ok("run", "--rm", "--network", "none", name+"-f"); got != "hello\n" {
