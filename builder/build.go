@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	goruntime "runtime"
@@ -49,9 +50,17 @@ type Options struct {
 	NoCache   bool
 	Pull      bool   // pull every FROM image, even one the store has (Builder.Pull)
 	Network   string // of RUN steps: "bridge" (the default, as Docker's builder), a user network, "host" or "none"
+	// Labels are set on the image built (--label), after its last
+	// instruction, as Docker's classic builder sets them: no step of
+	// their own, and no variable expanded in them.
+	Labels map[string]string
 	// Out receives the progress, as the classic builder prints it, and
 	// the output of RUN steps.
 	Out io.Writer
+	// Built, if not nil, is told the image built just before its
+	// "Successfully built" line, where Docker's builder sends its ID to
+	// the API's client.
+	Built func(image.Image)
 }
 
 // Builder builds images in one cairn store.
@@ -158,6 +167,13 @@ func (b *Builder) Build(ctx context.Context, o Options) (image.Image, error) {
 				return image.Image{}, err
 			}
 		}
+		if i == last {
+			for _, k := range slices.Sorted(maps.Keys(o.Labels)) {
+				if err := s.dispatch(ctx, instructions.NewLabelCommand(k, o.Labels[k], true)); err != nil {
+					return image.Image{}, err
+				}
+			}
+		}
 		if s.parent == nil {
 			// A stage of nothing but FROM scratch: an image of no layer.
 			if err := s.commitConfig(ctx, "", nil); err != nil {
@@ -180,6 +196,9 @@ func (b *Builder) Build(ctx context.Context, o Options) (image.Image, error) {
 	// The final image joins the index: named, or dangling as Docker's.
 	if err := b.Images.Name(ctx, *img, o.Tags); err != nil {
 		return image.Image{}, err
+	}
+	if o.Built != nil {
+		o.Built(*img)
 	}
 	fmt.Fprintf(o.Out, "Successfully built %s\n", image.ShortID(img.ID))
 	for _, tag := range o.Tags {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/cairn-runtime/cairn/commit"
 	"github.com/cairn-runtime/cairn/runtime"
@@ -54,8 +55,17 @@ func (s *stageState) run(ctx context.Context, c *instructions.RunCommand) error 
 	if err != nil {
 		return err
 	}
+	// A build cancelled (its API client hung up) kills the step: Wait
+	// waits for the process alone.
+	stop := context.AfterFunc(ctx, func() {
+		b.Containers.Kill(context.WithoutCancel(ctx), ct.ID, syscall.SIGKILL)
+	})
 	code, err := t.Wait(ctx)
+	stop()
 	if err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
 		return err
 	}
 	if code != 0 {

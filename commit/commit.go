@@ -59,8 +59,7 @@ type Result struct {
 
 // Commit makes the image of a container's changes.
 func Commit(ctx context.Context, images *image.Store, src Source, o Options) (Result, error) {
-	changes, err := ParseInstructions(o.Instructions)
-	if err != nil {
+	if _, err := ParseInstructions(o.Instructions); err != nil {
 		return Result{}, err
 	}
 	if o.Name != "" {
@@ -78,6 +77,13 @@ func Commit(ctx context.Context, images *image.Store, src Source, o Options) (Re
 	}
 	var res Result
 	configure := func(c *image.Config) error {
+		// Parsed anew each time: expanding an instruction rewrites it, and
+		// configure runs twice (the probe below, then the commit), which
+		// would expand an escaped "\$x" the second time.
+		changes, err := ParseInstructions(o.Instructions)
+		if err != nil {
+			return err
+		}
 		c.Config = src.Config
 		a := Applier{Config: c}
 		for _, ch := range changes {

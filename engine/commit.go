@@ -5,8 +5,40 @@ import (
 	"fmt"
 
 	"github.com/cairn-runtime/cairn/commit"
+	"github.com/cairn-runtime/cairn/image"
 	"github.com/cairn-runtime/cairn/runtime"
 )
+
+// CommitOptions are those of a commit (see commit.Options).
+type CommitOptions = commit.Options
+
+// ErrInstruction: a change (commit's or import's --change) that is not a
+// Dockerfile instruction they take.
+var ErrInstruction = commit.ErrInstruction
+
+// ConfigChanges parses the --change instructions of an import into the
+// change of its config that image.ImportOptions.Change takes, as commit
+// applies them.
+func ConfigChanges(changes []string) (func(*image.Config) error, error) {
+	cmds, err := commit.ParseInstructions(changes)
+	if err != nil || len(cmds) == 0 {
+		return nil, err
+	}
+	return func(c *image.Config) error {
+		// Parsed anew each call: expanding an instruction rewrites it.
+		cmds, err := commit.ParseInstructions(changes)
+		if err != nil {
+			return err
+		}
+		a := &commit.Applier{Config: c}
+		for _, cmd := range cmds {
+			if err := a.Apply(cmd); err != nil {
+				return fmt.Errorf("%w: %w", ErrInstruction, err)
+			}
+		}
+		return nil
+	}, nil
+}
 
 // Commit makes an image of container ref's changes, as `docker commit`
 // does: the container's upper directory becomes the new layer over its

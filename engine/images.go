@@ -73,7 +73,7 @@ func (e *Engine) ImageList(o ImageListOptions) ([]ImageSummary, error) {
 	createdOf := func(ref string) (*time.Time, error) {
 		img, err := image.LookupIn(imgs, ref)
 		if err != nil {
-			return nil, noSuchImage(ref)
+			return nil, NoSuchImage(ref)
 		}
 		c, _, err := e.Images.Config(img)
 		if err != nil {
@@ -154,9 +154,9 @@ func (e *Engine) ImageList(o ImageListOptions) ([]ImageSummary, error) {
 	return out, nil
 }
 
-// noSuchImage is Docker's error for an image a filter names that is not
-// in the store: "No such image: busybox:latest".
-func noSuchImage(ref string) error {
+// NoSuchImage is Docker's error for an image a filter, rmi, history or
+// tag names that is not in the store: "No such image: busybox:latest".
+func NoSuchImage(ref string) error {
 	if n, err := reference.ParseNormalizedNamed(ref); err == nil {
 		ref = reference.FamiliarString(reference.TagNameOnly(n))
 	}

@@ -169,3 +169,28 @@ func Login(ctx context.Context, configPath, server, user, password string) (host
 	host = registry.LoginHost(server)
 	return host, registry.New(cfg, nil, nil).Login(ctx, host, user, password)
 }
+
+// Pulled is what a pull fetched (see registry.Pulled), for the front ends
+// that report it.
+type Pulled = registry.Pulled
+
+// The registry's errors, as Pull, Push and CheckLogin return them wrapped,
+// for front ends that tell them apart (the API's statuses).
+var (
+	ErrRegistryNotFound     = registry.ErrNotFound
+	ErrRegistryUnauthorized = registry.ErrUnauthorized
+	ErrRegistryInvalid      = registry.ErrInvalid
+	ErrNoSuchLocalImage     = registry.ErrNoSuchImage
+)
+
+// CheckLogin is Login with the store's registry configuration, for a
+// front end that has an engine (the API): it checks user and password
+// against server and returns the registry's host. It keeps nothing.
+func (e *Engine) CheckLogin(ctx context.Context, server, user, password string) (host string, err error) {
+	c, err := e.Registry(nil)
+	if err != nil {
+		return "", err
+	}
+	host = registry.LoginHost(server)
+	return host, c.Login(ctx, host, user, password)
+}
