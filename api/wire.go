@@ -139,7 +139,9 @@ func (s *jsonStream) start() {
 }
 
 // Stream, Status and Aux send one message of that kind.
-func (s *jsonStream) Stream(text string) error { return s.send(message{Message: jsonstream.Message{Stream: text}}) }
+func (s *jsonStream) Stream(text string) error {
+	return s.send(message{Message: jsonstream.Message{Stream: text}})
+}
 func (s *jsonStream) Status(id, status string) error {
 	return s.send(message{Message: jsonstream.Message{ID: id, Status: status}})
 }

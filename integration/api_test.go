@@ -41,7 +41,9 @@ func dockerAt(t testing.TB, bin, sock string, args ...string) (string, string, i
 	ctx, cancel := context.WithTimeout(context.Background(), testutil.DefaultDockerTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, append([]string{"-H", "unix://" + sock}, args...)...)
-	cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+t.TempDir())
+	// cairn is the classic builder (its _ping says Builder-Version 1), but
+	// a Docker 23+ client on Linux turns to BuildKit unless told.
+	cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+t.TempDir(), "DOCKER_BUILDKIT=0")
 	var out, errb strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	cmd.Run()
