@@ -44,6 +44,8 @@ type controlMsg struct {
 	Width  uint16 `json:"width,omitempty"`
 	Height uint16 `json:"height,omitempty"`
 	Exit   *int   `json:"exit,omitempty"`
+	// Started: the start a client waited for (attach first) is done.
+	Started bool `json:"started,omitempty"`
 	// Error is the failure of a start the client waited for (attach
 	// first), with its kind (see report).
 	Error *report `json:"error,omitempty"`
@@ -235,6 +237,23 @@ func (h *hub) input(p []byte) {
 	h.mu.Unlock()
 	if w != nil {
 		w.Write(p)
+	}
+}
+
+// started tells the clients that the container they waited for (attach
+// first) started: the API answers the start only then.
+func (h *hub) started() {
+	b, _ := json.Marshal(controlMsg{Started: true})
+	h.mu.Lock()
+	var controls []net.Conn
+	for c := range h.controls {
+		controls = append(controls, c)
+	}
+	h.mu.Unlock()
+	for _, c := range controls {
+		c.SetWriteDeadline(time.Now().Add(time.Second))
+		c.Write(append(b, '\n'))
+		c.SetWriteDeadline(time.Time{})
 	}
 }
 
