@@ -40,10 +40,16 @@ type streams struct {
 	pending map[string][]*attachClient            // container ID → attaches made before its start
 	live    map[string]map[*runtime.Attached]bool // container ID → attachments served
 	execs   map[string]*execInstance
+	// arriving counts the attaches to a container that is not running
+	// between their answer (after which the client may start it) and
+	// their place among the pending: a start waits for them (arrived).
+	arriving map[string]int
+	arrived  *sync.Cond
 }
 
 func (s *Server) streamRoutes() {
-	st := &streams{s: s, pending: map[string][]*attachClient{}, live: map[string]map[*runtime.Attached]bool{}, execs: map[string]*execInstance{}}
+	st := &streams{s: s, pending: map[string][]*attachClient{}, live: map[string]map[*runtime.Attached]bool{}, execs: map[string]*execInstance{}, arriving: map[string]int{}}
+	st.arrived = sync.NewCond(&st.mu)
 	s.handle("POST /containers/create", s.createContainer)
 	s.handle("POST /containers/{id}/start", st.start)
 	s.handle("POST /containers/{id}/attach", st.attach)
@@ -97,6 +103,20 @@ func (st *streams) attach(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// Held until its start, it is counted from before its answer: the
+	// docker CLI starts the container as soon as it has it.
+	held := boolParam(r, "stream") && c.State.Status != runtime.Running && c.State.Status != runtime.Paused
+	if held {
+		st.mu.Lock()
+		st.arriving[c.ID]++
+		st.mu.Unlock()
+	}
+	var cl *attachClient
+	defer func() {
+		if held && cl == nil { // it never got to hold
+			st.arrive(c.ID, nil)
+		}
+	}()
 	conn, in, err := hijack(w, r, streamType(r, c.Config.Tty))
 	if err != nil {
 		return err
@@ -104,7 +124,7 @@ func (st *streams) attach(w http.ResponseWriter, r *http.Request) error {
 	defer conn.Close()
 	stop := make(chan struct{})
 	defer close(stop)
-	cl := &attachClient{conn: conn, keys: keys, hangup: hangup(conn, stop), done: make(chan struct{})}
+	cl = &attachClient{conn: conn, keys: keys, hangup: hangup(conn, stop), done: make(chan struct{})}
 	if boolParam(r, "stdin") && c.Config.OpenStdin {
 		cl.stdin = in
 	}
@@ -120,11 +140,11 @@ func (st *streams) attach(w http.ResponseWriter, r *http.Request) error {
 		}
 		st.s.e.Containers.Logs(bg, c.ID, runtime.LogOptions{Tail: -1}, out, errOut)
 	}
-	if !boolParam(r, "stream") {
+	if held {
+		st.hold(c.ID, cl)
 		return nil
 	}
-	if c.State.Status != runtime.Running && c.State.Status != runtime.Paused {
-		st.hold(c.ID, cl)
+	if !boolParam(r, "stream") {
 		return nil
 	}
 	a, err := st.s.e.Containers.Attach(bg, c.ID, cl.options(false))
@@ -140,9 +160,7 @@ func (st *streams) attach(w http.ResponseWriter, r *http.Request) error {
 // hold keeps cl until a start of container id takes it, the client goes
 // away, or the container does.
 func (st *streams) hold(id string, cl *attachClient) {
-	st.mu.Lock()
-	st.pending[id] = append(st.pending[id], cl)
-	st.mu.Unlock()
+	st.arrive(id, cl)
 	tick := time.NewTicker(5 * time.Second)
 	defer tick.Stop()
 	for {
@@ -163,6 +181,20 @@ func (st *streams) hold(id string, cl *attachClient) {
 	}
 }
 
+// arrive ends the arrival of an attach to container id: cl is held (nil:
+// it failed on its way).
+func (st *streams) arrive(id string, cl *attachClient) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if cl != nil {
+		st.pending[id] = append(st.pending[id], cl)
+	}
+	if st.arriving[id]--; st.arriving[id] <= 0 {
+		delete(st.arriving, id)
+	}
+	st.arrived.Broadcast()
+}
+
 // unhold takes cl back from the held attachments of id, if it is still
 // there.
 func (st *streams) unhold(id string, cl *attachClient) bool {
@@ -180,10 +212,14 @@ func (st *streams) unhold(id string, cl *attachClient) bool {
 	return false
 }
 
-// take takes the attachments held for container id.
+// take takes the attachments held for container id, once those on their
+// way are there.
 func (st *streams) take(id string) []*attachClient {
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	for st.arriving[id] > 0 {
+		st.arrived.Wait()
+	}
 	p := st.pending[id]
 	delete(st.pending, id)
 	return p

@@ -209,8 +209,14 @@ func TestAPIRunTerminal(t *testing.T) {
 func TestAPIRunClientKilled(t *testing.T) {
 	s := newStore(t)
 	s.busybox()
-	sock, _ := s.apiService("0")
+	sock, service := s.apiService("0")
 	bin := dockerClients(t)[0]
+	fds := func() int {
+		ents, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", service.cmd.Process.Pid))
+		return len(ents)
+	}
+	dockerIn(t, bin, sock, nil, "ps")
+	before := fds()
 	start := func(args ...string) (*exec.Cmd, *syncBuffer) {
 		cmd := exec.Command(bin, append([]string{"-H", "unix://" + sock}, args...)...)
 		cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+t.TempDir())
@@ -270,6 +276,8 @@ func TestAPIRunClientKilled(t *testing.T) {
 		t.Errorf("start -a after an abandoned attach: exit %d, %q %q", code, out, stderr)
 	}
 	s.ok("rm", "-f", "fg", "ticker", "held", "later")
+	// Nothing of the killed clients is left in the service.
+	waitFor(t, 15*time.Second, fmt.Sprintf("the service's descriptors back to %d (%d)", before, fds()), func() bool { return fds() <= before+2 })
 }
 
 // What the create route refuses, and how: a body that is not JSON, a
