@@ -8,7 +8,6 @@ package api
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -103,6 +102,13 @@ func (st *streams) execStart(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
+	c, err := st.s.e.Containers.Get(r.Context(), x.container)
+	if err != nil {
+		return err
+	}
+	if c.State.Status != runtime.Running {
+		return &apiError{status: http.StatusConflict, err: fmt.Errorf("Container %s is not running", c.ID)}
+	}
 	x.mu.Lock()
 	if x.started {
 		x.mu.Unlock()
@@ -177,13 +183,10 @@ func (st *streams) execStart(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// execFailed is the exit code of an exec that did not start, as a run's.
-func execFailed(err error) int {
-	if errors.Is(err, runtime.ErrCommandNotFound) {
-		return 127
-	}
-	return 126
-}
+// execFailed is the exit code of an exec that did not start: 126, what
+// dockerd 20.10 records whatever the reason (a run's command that is not
+// there is 127).
+func execFailed(error) int { return 126 }
 
 // run records the started process, and gives it the size that came first.
 func (x *execInstance) run(p *runtime.Process) {

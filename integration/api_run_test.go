@@ -122,7 +122,7 @@ func TestAPIRunDetached(t *testing.T) {
 		if out, stderr, code := dockerIn(t, bin, sock, []byte("abc\n"), "exec", "-i", "bg", "cat"); code != 0 || out != "abc\n" {
 			t.Errorf("%s exec -i cat: exit %d, %q %q", bin, code, out, stderr)
 		}
-		if _, stderr, code := dockerIn(t, bin, sock, nil, "exec", "bg", "nosuch"); code != 127 && code != 126 {
+		if _, stderr, code := dockerIn(t, bin, sock, nil, "exec", "bg", "nosuch"); code != 126 {
 			t.Errorf("%s exec nosuch: exit %d, %q", bin, code, stderr)
 		}
 		if _, stderr, code := dockerIn(t, bin, sock, nil, "exec", "-d", "bg", "sh", "-c", "echo detached > /tmp/d"); code != 0 {
@@ -364,6 +364,21 @@ func TestAPIRunMatchesDocker(t *testing.T) {
 		if out != wantOut || code != wantCode || (code == 0 || code == 3) && errOut != wantErr {
 			t.Errorf("%v: cairn exit %d %q %q, dockerd exit %d %q %q", c.args, code, out, errOut, wantCode, wantOut, wantErr)
 		}
+	}
+	// exec in a running container.
+	for _, sk := range []string{sock, theirs} {
+		dockerIn(t, bin, sk, nil, "run", "-d", "--name", "api-run-exec", "--network", "none", tag, "sleep", "100")
+	}
+	for _, args := range [][]string{{"sh", "-c", "echo out; exit 4"}, {"nosuch"}, {"/etc/passwd"}} {
+		args = append([]string{"exec", "api-run-exec"}, args...)
+		out, _, code := dockerIn(t, bin, sock, nil, args...)
+		wantOut, _, wantCode := dockerIn(t, bin, theirs, nil, args...)
+		if code != wantCode || code == 4 && out != wantOut {
+			t.Errorf("%v: cairn exit %d %q, dockerd exit %d %q", args, code, out, wantCode, wantOut)
+		}
+	}
+	for _, sk := range []string{sock, theirs} {
+		dockerIn(t, bin, sk, nil, "rm", "-f", "api-run-exec")
 	}
 	// wait of a container that was created and never started.
 	for _, sk := range []string{sock, theirs} {

@@ -20,9 +20,10 @@ import (
 // clients at once. A client opens two connections: the stream (its hello
 // says which of stdin, stdout and stderr it wants; then stdin is raw from
 // the client, and the output raw with a terminal, in Docker's 8-byte frames
-// without), and the control (window sizes from the client, the exit code to
-// it when the container's run ends). Detaching is the client's: it closes
-// both, and the container goes on.
+// without), and the control (window sizes from the client; to it, that
+// the container it waited for started, and the exit code when the run
+// ends). Detaching is the client's: it closes both, and the container goes
+// on.
 
 // ErrDetached: the client read its detach keys and left the container
 // running.
