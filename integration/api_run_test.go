@@ -62,6 +62,9 @@ func TestAPIRunForeground(t *testing.T) {
 		if out, stderr, code := dockerIn(t, bin, sock, nil, "run", "--rm", "--network", "none", "busybox", "sh", "-c", "echo out; echo err >&2; exit 1"); out != "out\n" || stderr != "err\n" || code != 1 {
 			t.Errorf("%s run with stderr: exit %d, stdout %q, stderr %q", bin, code, out, stderr)
 		}
+		if out, stderr, code := dockerIn(t, bin, sock, nil, "run", "-t", "--rm", "--network", "none", "busybox", "sh", "-c", "echo tty; echo err >&2"); out != "tty\r\nerr\r\n" || code != 0 {
+			t.Errorf("%s run -t: exit %d, %q %q", bin, code, out, stderr)
+		}
 		if _, stderr, code := dockerIn(t, bin, sock, nil, "run", "--rm", "--network", "none", "busybox", "nosuch"); code != 127 || !strings.Contains(stderr, "executable file not found") {
 			t.Errorf("%s run nosuch: exit %d, %q", bin, code, stderr)
 		}
@@ -200,6 +203,18 @@ func TestAPIRunTerminal(t *testing.T) {
 		}
 		s.ok("rm", "-f", "shell")
 	}
+	// A resize with no client attached through the service.
+	dockerIn(t, dockerClients(t)[0], sock, nil, "run", "-d", "-t", "--name", "sized", "--network", "none", "busybox", "sh", "-c", "sleep 1; stty size")
+	resp, err := unixClient(sock).Post("http://cairn/v1.41/containers/sized/resize?h=33&w=77", "", nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("resize: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	s.ok("wait", "sized")
+	if out := s.ok("logs", "sized"); out != "33 77\r\n" {
+		t.Errorf("the size after a resize: %q", out)
+	}
+	s.ok("rm", "-f", "sized")
 }
 
 // A docker client killed in the middle (kill -9) leaves the service
