@@ -85,7 +85,7 @@ func (st *streams) start(w http.ResponseWriter, r *http.Request) error {
 		starting = false // started meanwhile: they attach to it as it runs
 	} else if err != nil {
 		for _, cl := range held {
-			cl.fail(err)
+			cl.end() // the start's answer says why
 		}
 		return startError(err)
 	}
