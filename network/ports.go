@@ -50,25 +50,40 @@ func ParsePorts(specs []string) (exposed []string, bindings []PortBinding, err e
 		exposed = append(exposed, string(p))
 	}
 	sort.Strings(exposed)
-	for p, bs := range bmap {
+	if bindings, err = BindingsOf(bmap); err != nil {
+		return nil, nil, err
+	}
+	return exposed, bindings, nil
+}
+
+// BindingsOf are the bindings of a port map in Docker's shape (-p parsed,
+// or the API's HostConfig.PortBindings), ordered by port: tcp and udp,
+// IPv4, one host port each ("" or 0: one the kernel picks).
+func BindingsOf(m nat.PortMap) ([]PortBinding, error) {
+	var bindings []PortBinding
+	for p, bs := range m {
 		proto := p.Proto()
 		if proto != "tcp" && proto != "udp" {
-			return nil, nil, fmt.Errorf("%w: protocol %s of port %s: cairn publishes tcp and udp", ErrInvalid, proto, p)
+			return nil, fmt.Errorf("%w: protocol %s of port %s: cairn publishes tcp and udp", ErrInvalid, proto, p)
+		}
+		start, end, err := p.Range()
+		if err != nil || start != end || start < 1 || start > 65535 {
+			return nil, fmt.Errorf("%w: invalid container port %q", ErrInvalid, p)
 		}
 		for _, b := range bs {
-			pb := PortBinding{ContainerPort: uint16(p.Int()), Proto: proto}
+			pb := PortBinding{ContainerPort: uint16(start), Proto: proto}
 			if b.HostIP != "" {
 				if pb.HostIP, err = netip.ParseAddr(strings.Trim(b.HostIP, "[]")); err != nil {
-					return nil, nil, fmt.Errorf("%w: invalid host IP %q of port %s", ErrInvalid, b.HostIP, p)
+					return nil, fmt.Errorf("%w: invalid host IP %q of port %s", ErrInvalid, b.HostIP, p)
 				}
 				if !pb.HostIP.Is4() {
-					return nil, nil, fmt.Errorf("%w: host IP %s of port %s: cairn publishes IPv4 ports", ErrInvalid, pb.HostIP, p)
+					return nil, fmt.Errorf("%w: host IP %s of port %s: cairn publishes IPv4 ports", ErrInvalid, pb.HostIP, p)
 				}
 			}
 			if b.HostPort != "" {
 				n, err := strconv.ParseUint(b.HostPort, 10, 16)
 				if err != nil {
-					return nil, nil, fmt.Errorf("%w: invalid host port %q of port %s", ErrInvalid, b.HostPort, p)
+					return nil, fmt.Errorf("%w: invalid host port %q of port %s", ErrInvalid, b.HostPort, p)
 				}
 				pb.HostPort = uint16(n)
 			}
@@ -82,7 +97,7 @@ func ParsePorts(specs []string) (exposed []string, bindings []PortBinding, err e
 		}
 		return a.Proto < b.Proto
 	})
-	return exposed, bindings, nil
+	return bindings, nil
 }
 
 // reserve binds each host port — without listening — so that nothing else

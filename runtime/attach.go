@@ -20,9 +20,10 @@ import (
 // clients at once. A client opens two connections: the stream (its hello
 // says which of stdin, stdout and stderr it wants; then stdin is raw from
 // the client, and the output raw with a terminal, in Docker's 8-byte frames
-// without), and the control (window sizes from the client, the exit code to
-// it when the container's run ends). Detaching is the client's: it closes
-// both, and the container goes on.
+// without), and the control (window sizes from the client; to it, that
+// the container it waited for started, and the exit code when the run
+// ends). Detaching is the client's: it closes both, and the container goes
+// on.
 
 // ErrDetached: the client read its detach keys and left the container
 // running.
@@ -44,6 +45,8 @@ type controlMsg struct {
 	Width  uint16 `json:"width,omitempty"`
 	Height uint16 `json:"height,omitempty"`
 	Exit   *int   `json:"exit,omitempty"`
+	// Started: the start a client waited for (attach first) is done.
+	Started bool `json:"started,omitempty"`
 	// Error is the failure of a start the client waited for (attach
 	// first), with its kind (see report).
 	Error *report `json:"error,omitempty"`
@@ -235,6 +238,23 @@ func (h *hub) input(p []byte) {
 	h.mu.Unlock()
 	if w != nil {
 		w.Write(p)
+	}
+}
+
+// started tells the clients that the container they waited for (attach
+// first) started: the API answers the start only then.
+func (h *hub) started() {
+	b, _ := json.Marshal(controlMsg{Started: true})
+	h.mu.Lock()
+	var controls []net.Conn
+	for c := range h.controls {
+		controls = append(controls, c)
+	}
+	h.mu.Unlock()
+	for _, c := range controls {
+		c.SetWriteDeadline(time.Now().Add(time.Second))
+		c.Write(append(b, '\n'))
+		c.SetWriteDeadline(time.Time{})
 	}
 }
 

@@ -32,7 +32,9 @@ type AttachOptions struct {
 type Attached struct {
 	stream, control net.Conn
 	exit            chan int
-	startErr        error // set before exit is closed
+	startErr        error         // set before exit is closed
+	started         chan struct{} // closed when the monitor said it started the container
+	ended           chan struct{} // closed when the control connection has said all it will
 	done            chan error
 	detached        atomic.Bool
 }
@@ -60,7 +62,7 @@ func (s *Store) Attach(ctx context.Context, ref string, o AttachOptions) (*Attac
 		}
 		return conn, nil
 	}
-	a := &Attached{exit: make(chan int, 1), done: make(chan error, 2)}
+	a := &Attached{exit: make(chan int, 1), started: make(chan struct{}), ended: make(chan struct{}), done: make(chan error, 2)}
 	if a.control, err = dial(attachHello{Control: true, Width: o.Width, Height: o.Height}); err != nil {
 		return nil, err
 	}
@@ -70,8 +72,16 @@ func (s *Store) Attach(ctx context.Context, ref string, o AttachOptions) (*Attac
 		return nil, err
 	}
 	go func() {
-		var m controlMsg
-		if json.NewDecoder(a.control).Decode(&m) == nil {
+		dec := json.NewDecoder(a.control)
+		for {
+			var m controlMsg
+			if dec.Decode(&m) != nil {
+				break
+			}
+			if m.Started {
+				close(a.started)
+				continue
+			}
 			switch {
 			case m.Error != nil:
 				a.startErr = m.Error.err()
@@ -79,8 +89,10 @@ func (s *Store) Attach(ctx context.Context, ref string, o AttachOptions) (*Attac
 			case m.Exit != nil:
 				a.exit <- *m.Exit
 			}
+			break
 		}
 		close(a.exit)
+		close(a.ended)
 	}()
 	detached := make(chan struct{})
 	if hello.Stdin {
@@ -122,6 +134,28 @@ func (s *Store) Attach(ctx context.Context, ref string, o AttachOptions) (*Attac
 		a.done <- ErrDetached
 	}()
 	return a, nil
+}
+
+// Started waits, for a client that attached with Starting, until its
+// monitor has started the container (nil) or failed to (the start's
+// error, as StartDetached returns it).
+func (a *Attached) Started(ctx context.Context) error {
+	select {
+	case <-a.started:
+		return nil
+	case <-a.ended:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-a.started: // it started and ended at once
+		return nil
+	default:
+	}
+	if a.startErr != nil {
+		return a.startErr
+	}
+	return errors.New("the container's monitor ended before it started the container")
 }
 
 // Resize sends the size of the client's terminal.

@@ -83,6 +83,12 @@ func (s *Store) Exec(ctx context.Context, ref string, o ExecOptions) (*Process, 
 	return p, nil
 }
 
+// Pid is the process's ID on the host (0 if it is not known).
+func (p *Process) Pid() int {
+	pid, _ := p.proc.Pid()
+	return pid
+}
+
 // Signal sends sig to the process.
 func (p *Process) Signal(sig os.Signal) error { return p.proc.Signal(sig) }
 

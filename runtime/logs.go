@@ -256,6 +256,9 @@ type LogOptions struct {
 	Follow     bool // go on until the container stops
 	Tail       int  // only the last Tail lines; < 0: all
 	Timestamps bool
+	// Since and Until (zero: unbounded) keep the lines logged between
+	// them; with Follow, the logs end once Until has passed.
+	Since, Until time.Time
 }
 
 // Logs writes the output a container has logged to stdout and stderr, each
@@ -305,10 +308,18 @@ func (s *Store) Logs(ctx context.Context, ref string, o LogOptions, stdout, stde
 		}
 		files = append([]*os.File{f}, files...) // oldest first
 	}
-	write := func(line []byte) error {
+	parse := func(line []byte) (logEntry, bool, error) {
 		var e logEntry
 		if err := json.Unmarshal(line, &e); err != nil {
-			return fmt.Errorf("log of %s: %w", ShortID(c.ID), err)
+			return e, false, fmt.Errorf("log of %s: %w", ShortID(c.ID), err)
+		}
+		keep := (o.Since.IsZero() || !e.Time.Before(o.Since)) && (o.Until.IsZero() || !e.Time.After(o.Until))
+		return e, keep, nil
+	}
+	write := func(line []byte) error {
+		e, keep, err := parse(line)
+		if err != nil || !keep {
+			return err
 		}
 		w := stdout
 		if e.Stream == "stderr" {
@@ -317,7 +328,7 @@ func (s *Store) Logs(ctx context.Context, ref string, o LogOptions, stdout, stde
 		if o.Timestamps {
 			fmt.Fprintf(w, "%s ", e.Time.UTC().Format(time.RFC3339Nano))
 		}
-		_, err := io.WriteString(w, e.Log)
+		_, err = io.WriteString(w, e.Log)
 		return err
 	}
 	var ring [][]byte
@@ -326,6 +337,9 @@ func (s *Store) Logs(ctx context.Context, ref string, o LogOptions, stdout, stde
 		emit = func(l []byte) error {
 			if o.Tail == 0 {
 				return nil
+			}
+			if _, keep, err := parse(l); err != nil || !keep {
+				return err // the tail is of the lines kept
 			}
 			if len(ring) == o.Tail {
 				ring = ring[1:]
@@ -375,8 +389,9 @@ func (s *Store) Logs(ctx context.Context, ref string, o LogOptions, stdout, stde
 			lr = newLineReader(live)
 			continue
 		}
-		if !s.running(ctx, c.ID) {
-			// Its owner has written all it will: read what is left, and end.
+		if !s.running(ctx, c.ID) || !o.Until.IsZero() && time.Now().After(o.Until) {
+			// Its owner has written all it will (or what comes is past
+			// Until): read what is left, and end.
 			return lr.each(write)
 		}
 		if err := sleep(ctx, 50*time.Millisecond); err != nil {

@@ -149,6 +149,9 @@ func (s *Store) Serve(ctx context.Context, id string) error {
 			h.failed(err)
 			return err
 		}
+		if run == 0 && attachFirst {
+			h.started()
+		}
 		health, stopHealth := sync.WaitGroup{}, func() {}
 		if healthArgs(t.c.Config.Healthcheck, t.c.Config.Shell) != nil {
 			hctx, cancel := context.WithCancel(ctx)

@@ -145,27 +145,9 @@ func (s *Store) networkConfig(ctx context.Context, c *Container, o NetworkOption
 // portBindings are the ports container c publishes: -p's, and with -P
 // every exposed port that -p does not publish, on a port the kernel picks.
 func portBindings(c *Container) ([]network.PortBinding, error) {
-	var out []network.PortBinding
-	for port, bs := range c.Host.PortBindings {
-		p := nat.Port(port)
-		for _, b := range bs {
-			pb := network.PortBinding{ContainerPort: uint16(p.Int()), Proto: p.Proto()}
-			if b.HostIP != "" {
-				ip, err := netip.ParseAddr(b.HostIP)
-				if err != nil {
-					return nil, fmt.Errorf("%w: host IP %q of port %s", ErrInvalid, b.HostIP, port)
-				}
-				pb.HostIP = ip
-			}
-			if b.HostPort != "" {
-				n, err := strconv.ParseUint(b.HostPort, 10, 16)
-				if err != nil {
-					return nil, fmt.Errorf("%w: host port %q of port %s", ErrInvalid, b.HostPort, port)
-				}
-				pb.HostPort = uint16(n)
-			}
-			out = append(out, pb)
-		}
+	out, err := network.BindingsOf(c.Host.PortBindings)
+	if err != nil {
+		return nil, err
 	}
 	if c.Host.PublishAllPorts {
 		for port := range c.Config.ExposedPorts {
