@@ -33,18 +33,6 @@ type createRequest struct {
 	}
 }
 
-// endpointConfig is what a container asks of a network at create.
-type endpointConfig struct {
-	IPAMConfig *struct {
-		IPv4Address  string
-		IPv6Address  string
-		LinkLocalIPs []string
-	}
-	Links      []string
-	Aliases    []string
-	MacAddress string // API 1.44 and later
-}
-
 // refusedHost are the host config's fields cairn has no use for, refused
 // by name when set rather than ignored (as the CLI refuses their flags).
 type refusedHost struct {
@@ -210,6 +198,9 @@ func createOptions(name string, req *createRequest) (runtime.CreateOptions, erro
 			}
 			if len(ep.Links) > 0 {
 				return o, badRequest("NetworkingConfig.EndpointsConfig[%s].Links: legacy container links: use a user-defined network", name)
+			}
+			if len(ep.DriverOpts) > 0 {
+				return o, badRequest("NetworkingConfig.EndpointsConfig[%s].DriverOpts: endpoint driver options are not supported", name)
 			}
 			n.Aliases = ep.Aliases
 			if ep.IPAMConfig != nil {

@@ -194,9 +194,10 @@ func (s *Server) createNetwork(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusCreated, map[string]string{"Id": n.ID, "Warning": ""})
 }
 
-// endpointConfig is the EndpointConfig of a connect: Docker's
-// EndpointSettings, of which cairn takes the aliases and the IPv4
-// address.
+// endpointConfig is what a container asks of a network, at create
+// (NetworkingConfig) or connect (EndpointConfig): Docker's
+// EndpointSettings, of which cairn takes the aliases, the IPv4 address and,
+// at create, the MAC address.
 type endpointConfig struct {
 	IPAMConfig *struct {
 		IPv4Address, IPv6Address string
