@@ -50,7 +50,7 @@ func (s *Server) listContainers(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) summary(c engine.ContainerSummary) containerSummary {
 	var v containerSummary
 	v.ID, v.Names, v.Image, v.ImageID = c.ID, []string{"/" + c.Name}, c.Image, c.ImageID.String()
-	v.Command = strings.Join(append([]string{c.Path}, c.Args...), " ")
+	v.Command = engine.CommandLine(c.Container)
 	v.Created = c.Created.Unix()
 	v.Labels = c.Config.Labels
 	if v.Labels == nil {

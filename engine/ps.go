@@ -419,3 +419,16 @@ func Status(c *runtime.Container, now time.Time) string {
 	}
 	return "Created"
 }
+
+// CommandLine is the COMMAND of a container as Docker's daemon makes it:
+// its path, then its arguments, each with a space quoted in '…'.
+func CommandLine(c *runtime.Container) string {
+	words := []string{c.Path}
+	for _, a := range c.Args {
+		if strings.Contains(a, " ") {
+			a = "'" + a + "'"
+		}
+		words = append(words, a)
+	}
+	return strings.Join(words, " ")
+}

@@ -98,19 +98,6 @@ func runPs(cliContext *cli.Context) error {
 	return table{w: cliContext.App.Writer, format: format, headers: psHeaders}.write(rows)
 }
 
-// psCommandLine is the COMMAND of a container as Docker's daemon makes it:
-// its path, then its arguments, each with a space quoted in '…'.
-func psCommandLine(c *runtime.Container) string {
-	words := []string{c.Path}
-	for _, a := range c.Args {
-		if strings.Contains(a, " ") {
-			a = "'" + a + "'"
-		}
-		words = append(words, a)
-	}
-	return strings.Join(words, " ")
-}
-
 // psImage is the IMAGE column as Docker's CLI shows it: truncated, an ID
 // in its short form and a name in its familiar form without a digest.
 func psImage(img, id string, trunc bool) string {
@@ -142,7 +129,7 @@ func psImage(img, id string, trunc bool) string {
 }
 
 func containerRow(c engine.ContainerSummary, noTrunc bool) psRow {
-	cmd := psCommandLine(c.Container)
+	cmd := engine.CommandLine(c.Container)
 	r := psRow{
 		ID: runtime.ShortID(c.ID), Image: psImage(c.Image, c.ImageID.String(), !noTrunc), Command: strconv.Quote(ellipsis(cmd, 20)),
 		CreatedAt:  c.Created.Local().Format("2006-01-02 15:04:05 -0700 MST"),

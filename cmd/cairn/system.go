@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/cairn-runtime/cairn/engine"
@@ -170,7 +169,7 @@ func writeDfVerbose(cliContext *cli.Context, du *engine.DiskUsage) error {
 
 	rows = nil
 	for _, c := range du.Containers {
-		cmd := strings.Join(append([]string{c.Path}, c.Args...), " ")
+		cmd := engine.CommandLine(c.Container)
 		rows = append(rows, dfContainerRow{ID: runtime.ShortID(c.ID), Image: c.Config.Image, Command: strconv.Quote(ellipsis(cmd, 20)),
 			LocalVolumes: strconv.Itoa(c.LocalVolumes), Size: units.HumanSize(float64(c.SizeRw)),
 			RunningFor: units.HumanDuration(time.Since(c.Created)) + " ago", Status: c.Status, Names: c.Name})
