@@ -68,15 +68,19 @@ func TestAPISessionLikeDockerd(t *testing.T) {
 	s.busybox()
 	sock, _ := s.apiService("0")
 	dir := t.TempDir()
-	archive := filepath.Join(dir, "busybox.tar")
-	s.ok("save", "-o", archive, "busybox")
+	// The base image under a name of this run's: dockerd's store is
+	// shared by the tests, and may hold another busybox.
+	suffix := fmt.Sprint(time.Now().UnixNano() % 1e9)
+	base := "sess-base-" + suffix
+	s.ok("tag", "busybox", base)
+	archive := filepath.Join(dir, "base.tar")
+	s.ok("save", "-o", archive, base)
 	ctxDir := filepath.Join(dir, "ctx")
 	os.MkdirAll(ctxDir, 0o755)
-	os.WriteFile(filepath.Join(ctxDir, "Dockerfile"), []byte("FROM busybox\nCOPY hello /hello\nRUN cat /hello > /copy\nCMD [\"cat\", \"/copy\"]\n"), 0o644)
+	os.WriteFile(filepath.Join(ctxDir, "Dockerfile"), []byte("FROM "+base+"\nCOPY hello /hello\nRUN cat /hello > /copy\nCMD [\"cat\", \"/copy\"]\n"), 0o644)
 	os.WriteFile(filepath.Join(ctxDir, "hello"), []byte("hello from the context\n"), 0o644)
 	os.WriteFile(filepath.Join(dir, "to-container"), []byte("from the host\n"), 0o644)
 
-	suffix := fmt.Sprint(time.Now().UnixNano() % 1e9)
 	name := "sess-" + suffix
 	img := "sess-" + suffix + ":2"
 	built := "sess-build-" + suffix + ":1"
@@ -86,13 +90,13 @@ func TestAPISessionLikeDockerd(t *testing.T) {
 		os.MkdirAll(out, 0o755)
 		return []step{
 			{args: []string{"load", "-i", archive}},
-			{args: []string{"run", "-d", "--network", "none", "--name", name, "busybox", "sh", "-c", "echo started; sleep 1000"}},
+			{args: []string{"run", "-d", "--network", "none", "--name", name, base, "sh", "-c", "echo started; sleep 1000"}},
 			{args: []string{"ps", "--filter", "name=" + name, "--format", "{{.Names}} {{.Image}} {{.Command}} {{.State}}", "--no-trunc"}},
 			{args: []string{"exec", name, "sh", "-c", "mkdir -p /d && echo one > /d/a && cat /d/a"}},
 			{args: []string{"exec", "-t", name, "tty"}},
 			{args: []string{"exec", name, "sh", "-c", "exit 3"}},
 			{args: []string{"logs", name}},
-			{args: []string{"run", "--network", "none", "--name", name + "-count", "busybox", "sh", "-c", "for i in 1 2 3; do echo $i; sleep 0.1; done"}},
+			{args: []string{"run", "--network", "none", "--name", name + "-count", base, "sh", "-c", "for i in 1 2 3; do echo $i; sleep 0.1; done"}},
 			{args: []string{"logs", "-f", name + "-count"}},
 			{args: []string{"cp", name + ":/d", filepath.Join(out, "d")}},
 			{args: []string{"cp", filepath.Join(dir, "to-container"), name + ":/d/b"}},
@@ -129,7 +133,7 @@ func TestAPISessionLikeDockerd(t *testing.T) {
 			{args: []string{"volume", "rm", name + "-vol"}},
 			{args: []string{"inspect", "nosuch-" + suffix}},
 			{args: []string{"rm", "-f", name, name + "-count"}, sorted: true},
-			{args: []string{"rmi", img, pushed, built}, lines: []string{"Untagged:"}, drop: "@sha256:", sorted: true},
+			{args: []string{"rmi", img, pushed, built, base}, lines: []string{"Untagged:"}, drop: "@sha256:", sorted: true},
 		}
 	}
 	for _, bin := range dockerClients(t)[:1] {
