@@ -49,28 +49,30 @@ const forever = 100 * 365 * 24 * time.Hour
 
 // stopTimeout is how long stop and restart wait before SIGKILL: ?t= if
 // given (-1: forever), else the container's --stop-timeout, else 10
-// seconds, as the CLI's stopTimeoutOf.
-func stopTimeout(r *http.Request, c *runtime.Container) (time.Duration, error) {
+// seconds, as the CLI's stopTimeoutOf. A bad ?t= is refused before the
+// container is looked up, as dockerd reads it first.
+func stopTimeout(r *http.Request) (func(*runtime.Container) time.Duration, error) {
 	if !r.URL.Query().Has("t") {
-		return c.StopTimeout(), nil
+		return (*runtime.Container).StopTimeout, nil
 	}
 	t, err := intParam(r, "t", 10)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
+	d := time.Duration(t) * time.Second
 	if t < 0 {
-		return forever, nil
+		d = forever
 	}
-	return time.Duration(t) * time.Second, nil
+	return func(*runtime.Container) time.Duration { return d }, nil
 }
 
 func (s *Server) stopContainer(w http.ResponseWriter, r *http.Request) error {
-	ctx := detached(r.Context())
-	c, err := s.e.Containers.Get(ctx, r.PathValue("id"))
+	timeout, err := stopTimeout(r)
 	if err != nil {
 		return err
 	}
-	timeout, err := stopTimeout(r, c)
+	ctx := detached(r.Context())
+	c, err := s.e.Containers.Get(ctx, r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -80,7 +82,7 @@ func (s *Server) stopContainer(w http.ResponseWriter, r *http.Request) error {
 		w.WriteHeader(http.StatusNotModified) // dockerd's answer for a container that does not run
 		return nil
 	}
-	if err := s.e.Containers.Stop(ctx, c.ID, timeout); err != nil {
+	if err := s.e.Containers.Stop(ctx, c.ID, timeout(c)); err != nil {
 		return dockerError(err)
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -88,16 +90,16 @@ func (s *Server) stopContainer(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) restartContainer(w http.ResponseWriter, r *http.Request) error {
+	timeout, err := stopTimeout(r)
+	if err != nil {
+		return err
+	}
 	ctx := detached(r.Context())
 	c, err := s.e.Containers.Get(ctx, r.PathValue("id"))
 	if err != nil {
 		return err
 	}
-	timeout, err := stopTimeout(r, c)
-	if err != nil {
-		return err
-	}
-	if err := s.e.Restart(ctx, c.ID, timeout); err != nil {
+	if err := s.e.Restart(ctx, c.ID, timeout(c)); err != nil {
 		return dockerError(err)
 	}
 	w.WriteHeader(http.StatusNoContent)
