@@ -23,6 +23,22 @@ type containerSummary struct {
 func (s *Server) containerRoutes() {
 	s.handle("GET /containers/json", s.listContainers)
 	s.handle("GET /containers/{id}/json", s.inspectContainer)
+	s.handle("POST /containers/{id}/stop", s.stopContainer)
+	s.handle("POST /containers/{id}/restart", s.restartContainer)
+	s.handle("POST /containers/{id}/kill", s.killContainer)
+	s.handle("POST /containers/{id}/pause", s.pauseContainer)
+	s.handle("POST /containers/{id}/unpause", s.unpauseContainer)
+	s.handle("POST /containers/{id}/rename", s.renameContainer)
+	s.handle("POST /containers/{id}/update", s.updateContainer)
+	s.handle("DELETE /containers/{id}", s.removeContainer)
+	s.handle("POST /containers/prune", s.pruneContainers)
+	s.handle("GET /containers/{id}/top", s.topContainer)
+	s.handle("GET /containers/{id}/stats", s.containerStats)
+	s.handle("GET /containers/{id}/changes", s.containerChanges)
+	s.handle("GET /containers/{id}/export", s.exportContainer)
+	s.handle("HEAD /containers/{id}/archive", s.statArchive)
+	s.handle("GET /containers/{id}/archive", s.getArchive)
+	s.handleUpload("PUT /containers/{id}/archive", s.putArchive)
 }
 
 func (s *Server) listContainers(w http.ResponseWriter, r *http.Request) error {

@@ -281,7 +281,11 @@ func (s *Store) Remove(ctx context.Context, ref string, o RemoveOptions) error {
 	}
 	if c.State.Status == Running || c.State.Status == Paused || c.State.Status == Restarting {
 		if !o.Force {
-			return fmt.Errorf("%w: You cannot remove a %s container %s. Stop the container before attempting removal or force remove", ErrConflict, c.State.Status, c.ID)
+			procedure := "Stop the container before attempting removal or force remove"
+			if c.State.Status == Paused {
+				procedure = "Unpause and then stop the container before attempting removal or force remove" // Docker's words
+			}
+			return fmt.Errorf("%w: You cannot remove a %s container %s. %s", ErrConflict, c.State.Status, c.ID, procedure)
 		}
 		if hasPolicy(c) {
 			if err := s.markStopped(ctx, c.ID); err != nil { // its monitor lets it go
