@@ -10,39 +10,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
-	"github.com/cairn-runtime/cairn/engine"
 	"github.com/cairn-runtime/cairn/runtime"
 	"github.com/moby/moby/api/types/container"
 )
-
-// dockerWorded is an error in dockerd's words that is still the sentinel
-// it wraps, for statusOf.
-type dockerWorded struct {
-	msg string
-	err error
-}
-
-func (e *dockerWorded) Error() string { return e.msg }
-func (e *dockerWorded) Unwrap() error { return e.err }
-
-// dockerError is err as dockerd words it: the runtime's and the engine's
-// errors say "<sentinel>: <Docker's message>", where the sentinel picks
-// the status and is no part of Docker's text.
-func dockerError(err error) error {
-	if err == nil {
-		return nil
-	}
-	msg := err.Error()
-	for _, s := range []error{runtime.ErrInvalid, runtime.ErrConflict, runtime.ErrNotRunning, runtime.ErrRunning, engine.ErrInvalid} {
-		if errors.Is(err, s) {
-			msg = strings.TrimPrefix(msg, s.Error()+": ")
-		}
-	}
-	return &dockerWorded{msg: msg, err: err}
-}
 
 // forever is a stop timeout of -1: wait as long as it takes, as the CLI's.
 const forever = 100 * 365 * 24 * time.Hour
@@ -83,7 +55,7 @@ func (s *Server) stopContainer(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	if err := s.e.Containers.Stop(ctx, c.ID, timeout(c)); err != nil {
-		return dockerError(err)
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
@@ -100,7 +72,7 @@ func (s *Server) restartContainer(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	if err := s.e.Restart(ctx, c.ID, timeout(c)); err != nil {
-		return dockerError(err)
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
@@ -127,7 +99,7 @@ func (s *Server) killContainer(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) pauseContainer(w http.ResponseWriter, r *http.Request) error {
 	if err := s.e.Containers.Pause(detached(r.Context()), r.PathValue("id")); err != nil {
-		return dockerError(err)
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
@@ -139,7 +111,7 @@ func (s *Server) unpauseContainer(w http.ResponseWriter, r *http.Request) error 
 			// dockerd answers "is not paused" with a 500.
 			return &apiError{status: http.StatusInternalServerError, err: dockerError(err)}
 		}
-		return dockerError(err)
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
@@ -151,7 +123,7 @@ func (s *Server) renameContainer(w http.ResponseWriter, r *http.Request) error {
 		return badRequest("Neither old nor new names may be empty")
 	}
 	if err := s.e.Containers.Rename(detached(r.Context()), old, name); err != nil {
-		return dockerError(err)
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
@@ -167,7 +139,7 @@ func (s *Server) updateContainer(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if _, err := s.e.Containers.Update(detached(r.Context()), r.PathValue("id"), o); err != nil {
-		return dockerError(err)
+		return err
 	}
 	return writeJSON(w, http.StatusOK, container.UpdateResponse{Warnings: []string{}})
 }
@@ -252,7 +224,7 @@ func (s *Server) removeContainer(w http.ResponseWriter, r *http.Request) error {
 	}
 	o := runtime.RemoveOptions{Force: boolParam(r, "force"), Volumes: boolParam(r, "v")}
 	if err := s.e.Containers.Remove(ctx, r.PathValue("id"), o); err != nil {
-		return dockerError(err)
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
@@ -265,7 +237,7 @@ func (s *Server) pruneContainers(w http.ResponseWriter, r *http.Request) error {
 	}
 	rep, err := s.e.PruneContainers(detached(r.Context()), f)
 	if err != nil {
-		return dockerError(err)
+		return err
 	}
 	return writeJSON(w, http.StatusOK, container.PruneReport{ContainersDeleted: rep.Deleted, SpaceReclaimed: uint64(rep.SpaceReclaimed)})
 }

@@ -17,7 +17,7 @@ import (
 func (s *Server) topContainer(w http.ResponseWriter, r *http.Request) error {
 	p, err := s.e.Containers.Top(r.Context(), r.PathValue("id"), strings.Fields(r.URL.Query().Get("ps_args")))
 	if err != nil {
-		return dockerError(err)
+		return err
 	}
 	return writeJSON(w, http.StatusOK, container.TopResponse{Titles: p.Titles, Processes: p.Rows})
 }

@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -224,8 +225,36 @@ func statusOf(err error) int {
 	return http.StatusInternalServerError
 }
 
+// writeError answers err as dockerd does: its status, and its message in
+// dockerd's words.
 func writeError(w http.ResponseWriter, err error) {
-	writeJSON(w, statusOf(err), map[string]string{"message": err.Error()})
+	writeJSON(w, statusOf(err), map[string]string{"message": dockerError(err).Error()})
+}
+
+// dockerWorded is an error in dockerd's words that is still the sentinel
+// it wraps, for statusOf.
+type dockerWorded struct {
+	msg string
+	err error
+}
+
+func (e *dockerWorded) Error() string { return e.msg }
+func (e *dockerWorded) Unwrap() error { return e.err }
+
+// dockerError is err as dockerd words it: the runtime's and the engine's
+// errors say "<sentinel>: <Docker's message>", where the sentinel picks
+// the status and is no part of Docker's text.
+func dockerError(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	for _, s := range []error{runtime.ErrInvalid, runtime.ErrConflict, runtime.ErrNotRunning, runtime.ErrRunning, engine.ErrInvalid} {
+		if errors.Is(err, s) {
+			msg = strings.TrimPrefix(msg, s.Error()+": ")
+		}
+	}
+	return &dockerWorded{msg: msg, err: err}
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) error {
