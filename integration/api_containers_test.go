@@ -1,17 +1,13 @@
 package integration
 
 import (
-	"bytes"
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -20,27 +16,6 @@ import (
 	"github.com/cairn-runtime/cairn/internal/testutil"
 	"github.com/moby/moby/api/types/container"
 )
-
-// dockerAtIn is dockerAt with stdin (nil: none).
-func dockerAtIn(t *testing.T, bin, sock string, stdin []byte, args ...string) (string, string, int) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), testutil.DefaultDockerTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, append([]string{"-H", "unix://" + sock}, args...)...)
-	cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+t.TempDir())
-	if stdin != nil {
-		cmd.Stdin = bytes.NewReader(stdin)
-	}
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	cmd.Run()
-	return out.String(), errb.String(), cmd.ProcessState.ExitCode()
-}
-
-// dockerdSocket is the test Docker engine's socket, for dockerAt.
-func dockerdSocket(docker *testutil.DockerEngine) string {
-	return strings.TrimPrefix(docker.Host, "unix://")
-}
 
 // The docker client changes containers the cairn CLI made, and the CLI
 // sees what it did: stop (and a stop of a stopped one, which is no
@@ -144,8 +119,6 @@ func TestAPIContainerLifecycle(t *testing.T) {
 		s.ok("rm", "-f", "up")
 	}
 }
-
-var hexID = regexp.MustCompile(`[0-9a-f]{64}`)
 
 // The docker client's errors, through cairn's socket and through dockerd's,
 // are the same (exit code and words, the IDs aside); so are `docker diff`

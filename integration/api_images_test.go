@@ -2,7 +2,6 @@ package integration
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -36,17 +35,7 @@ func newDockerc(t *testing.T, bin, sock string) *dockerc {
 // run runs the client with stdin (nil: none): stdout, stderr, exit code.
 func (d *dockerc) run(stdin []byte, args ...string) (string, string, int) {
 	d.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), testutil.DefaultDockerTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, d.bin, append([]string{"-H", "unix://" + d.sock}, args...)...)
-	cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+d.config, "DOCKER_BUILDKIT=0", "DOCKER_CLI_HINTS=false")
-	var out, errb strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if stdin != nil {
-		cmd.Stdin = bytes.NewReader(stdin)
-	}
-	cmd.Run()
-	return out.String(), errb.String(), cmd.ProcessState.ExitCode()
+	return runDocker(d.t, d.config, d.bin, d.sock, stdin, args...)
 }
 
 // ok runs the client and fails the test unless it exits 0; it returns stdout.

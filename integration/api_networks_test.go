@@ -9,8 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"os/exec"
 	"regexp"
 	"slices"
 	"strings"
@@ -26,11 +24,6 @@ import (
 // containers the cairn CLI made: what the one front end does, the other
 // sees. Where it is cheap, the answers are compared with dockerd's.
 
-// dockerdSocket is the test Docker engine's socket, for dockerAt.
-func dockerdSocket(t *testing.T) string {
-	return strings.TrimPrefix(testutil.Docker(t).Host, "unix://")
-}
-
 // apiAnswer reads an answer of the API: its status, and the message of
 // its error body ("" for another body).
 func apiAnswer(resp *http.Response) (int, string) {
@@ -39,15 +32,6 @@ func apiAnswer(resp *http.Response) (int, string) {
 	b, _ := io.ReadAll(resp.Body)
 	json.Unmarshal(b, &body)
 	return resp.StatusCode, body.Message
-}
-
-// dockerCmd is the docker client bin of host with args, to start: bounded
-// by ctx, with a configuration of its own.
-func dockerCmd(ctx context.Context, t *testing.T, bin, host string, args ...string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, bin, append([]string{"-H", host}, args...)...)
-	cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+t.TempDir())
-	cmd.WaitDelay = 5 * time.Second
-	return cmd
 }
 
 // The docker clients create, list (with filters), inspect, connect,
@@ -136,7 +120,7 @@ func TestAPINetworkCommands(t *testing.T) {
 		}
 	}
 	// The words of dockerd's refusals, as each client prints them.
-	dsock := dockerdSocket(t)
+	dsock := dockerdSocket(testutil.Docker(t))
 	for _, bin := range dockerClients(t) {
 		for _, args := range [][]string{
 			{"network", "inspect", "nosuch"}, {"network", "rm", "nosuch"}, {"network", "rm", "none"}, {"network", "create", "none"},
@@ -233,7 +217,7 @@ func TestAPIVolumeCommands(t *testing.T) {
 	s := newStore(t)
 	s.busybox()
 	sock, _ := s.apiService("0")
-	dsock := dockerdSocket(t)
+	dsock := dockerdSocket(testutil.Docker(t))
 	for _, bin := range dockerClients(t) {
 		docker := func(args ...string) string {
 			t.Helper()

@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -19,26 +18,6 @@ import (
 	"github.com/cairn-runtime/cairn/internal/testutil"
 )
 
-// dockerIn runs the docker client bin against socket sock with stdin (nil:
-// none), bounded to a minute.
-func dockerIn(t *testing.T, bin, sock string, stdin []byte, args ...string) (string, string, int) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, append([]string{"-H", "unix://" + sock}, args...)...)
-	cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+t.TempDir())
-	if stdin != nil {
-		cmd.Stdin = bytes.NewReader(stdin)
-	}
-	var out, errb strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	cmd.Run()
-	if ctx.Err() != nil {
-		t.Errorf("%s %s: timed out", bin, strings.Join(args, " "))
-	}
-	return out.String(), errb.String(), cmd.ProcessState.ExitCode()
-}
-
 // docker run through cairn's socket, as a docker user types it: the output
 // of every run (20 in a row), exit codes, stdin that ends, stdout and
 // stderr apart, --rm, a command that is not there; with both clients.
@@ -48,28 +27,28 @@ func TestAPIRunForeground(t *testing.T) {
 	sock, _ := s.apiService("0")
 	for _, bin := range dockerClients(t) {
 		for i := range 20 {
-			out, stderr, code := dockerIn(t, bin, sock, nil, "run", "--rm", "--network", "none", "busybox", "echo", "hi")
+			out, stderr, code := dockerAtIn(t, bin, sock, nil, "run", "--rm", "--network", "none", "busybox", "echo", "hi")
 			if out != "hi\n" || code != 0 {
 				t.Fatalf("%s run --rm echo hi (#%d): exit %d, stdout %q, stderr %q", bin, i, code, out, stderr)
 			}
 		}
-		if out, stderr, code := dockerIn(t, bin, sock, nil, "run", "--rm", "--network", "none", "busybox", "sh", "-c", "exit 3"); code != 3 {
+		if out, stderr, code := dockerAtIn(t, bin, sock, nil, "run", "--rm", "--network", "none", "busybox", "sh", "-c", "exit 3"); code != 3 {
 			t.Errorf("%s run exit 3: exit %d, %q %q", bin, code, out, stderr)
 		}
-		if out, stderr, code := dockerIn(t, bin, sock, []byte("hi\n"), "run", "-i", "--rm", "--network", "none", "busybox", "cat"); out != "hi\n" || code != 0 {
+		if out, stderr, code := dockerAtIn(t, bin, sock, []byte("hi\n"), "run", "-i", "--rm", "--network", "none", "busybox", "cat"); out != "hi\n" || code != 0 {
 			t.Errorf("%s echo hi | run -i cat: exit %d, %q %q", bin, code, out, stderr)
 		}
-		if out, stderr, code := dockerIn(t, bin, sock, nil, "run", "--rm", "--network", "none", "busybox", "sh", "-c", "echo out; echo err >&2; exit 1"); out != "out\n" || stderr != "err\n" || code != 1 {
+		if out, stderr, code := dockerAtIn(t, bin, sock, nil, "run", "--rm", "--network", "none", "busybox", "sh", "-c", "echo out; echo err >&2; exit 1"); out != "out\n" || stderr != "err\n" || code != 1 {
 			t.Errorf("%s run with stderr: exit %d, stdout %q, stderr %q", bin, code, out, stderr)
 		}
-		if out, stderr, code := dockerIn(t, bin, sock, nil, "run", "-t", "--rm", "--network", "none", "busybox", "sh", "-c", "echo tty; echo err >&2"); out != "tty\r\nerr\r\n" || code != 0 {
+		if out, stderr, code := dockerAtIn(t, bin, sock, nil, "run", "-t", "--rm", "--network", "none", "busybox", "sh", "-c", "echo tty; echo err >&2"); out != "tty\r\nerr\r\n" || code != 0 {
 			t.Errorf("%s run -t: exit %d, %q %q", bin, code, out, stderr)
 		}
-		if _, stderr, code := dockerIn(t, bin, sock, nil, "run", "--rm", "--network", "none", "busybox", "nosuch"); code != 127 || !strings.Contains(stderr, "executable file not found") {
+		if _, stderr, code := dockerAtIn(t, bin, sock, nil, "run", "--rm", "--network", "none", "busybox", "nosuch"); code != 127 || !strings.Contains(stderr, "executable file not found") {
 			t.Errorf("%s run nosuch: exit %d, %q", bin, code, stderr)
 		}
 		// Without --rm it stays, exited, with its code, for the CLI too.
-		if out, stderr, code := dockerIn(t, bin, sock, nil, "run", "--name", "kept", "--network", "none", "-e", "WHO=api", "busybox", "sh", "-c", "echo $WHO; exit 2"); out != "api\n" || code != 2 {
+		if out, stderr, code := dockerAtIn(t, bin, sock, nil, "run", "--name", "kept", "--network", "none", "-e", "WHO=api", "busybox", "sh", "-c", "echo $WHO; exit 2"); out != "api\n" || code != 2 {
 			t.Errorf("%s run --name kept: exit %d, %q %q", bin, code, out, stderr)
 		}
 		if st, code := s.status("kept"), s.inspect("kept")["State"].(map[string]any)["ExitCode"]; st != "exited" || code != 2.0 {
@@ -78,7 +57,7 @@ func TestAPIRunForeground(t *testing.T) {
 		if out := s.ok("logs", "kept"); out != "api\n" {
 			t.Errorf("cairn logs kept: %q", out)
 		}
-		if _, stderr, code := dockerIn(t, bin, sock, nil, "create", "--name", "kept", "busybox", "true"); code == 0 || !strings.Contains(stderr, `The container name "/kept" is already in use`) {
+		if _, stderr, code := dockerAtIn(t, bin, sock, nil, "create", "--name", "kept", "busybox", "true"); code == 0 || !strings.Contains(stderr, `The container name "/kept" is already in use`) {
 			t.Errorf("%s create a taken name: exit %d, %q", bin, code, stderr)
 		}
 		s.ok("rm", "kept")
@@ -96,7 +75,7 @@ func TestAPIRunDetached(t *testing.T) {
 	s.busybox()
 	sock, _ := s.apiService("0")
 	for _, bin := range dockerClients(t) {
-		id, stderr, code := dockerIn(t, bin, sock, nil, "run", "-d", "--name", "bg", "--network", "none", "busybox", "sh", "-c", "echo first; echo to-err >&2; exec sleep 1000")
+		id, stderr, code := dockerAtIn(t, bin, sock, nil, "run", "-d", "--name", "bg", "--network", "none", "busybox", "sh", "-c", "echo first; echo to-err >&2; exec sleep 1000")
 		if code != 0 || len(strings.TrimSpace(id)) != 64 {
 			t.Fatalf("%s run -d: exit %d, %q %q", bin, code, id, stderr)
 		}
@@ -104,69 +83,69 @@ func TestAPIRunDetached(t *testing.T) {
 			t.Fatalf("cairn sees bg %s", st)
 		}
 		waitFor(t, 10*time.Second, "bg's first line", func() bool { return s.ok("logs", "bg") == "first\n" })
-		if out, errOut, _ := dockerIn(t, bin, sock, nil, "logs", "bg"); out != "first\n" || errOut != "to-err\n" {
+		if out, errOut, _ := dockerAtIn(t, bin, sock, nil, "logs", "bg"); out != "first\n" || errOut != "to-err\n" {
 			t.Errorf("%s logs bg: %q %q", bin, out, errOut)
 		}
-		if out, errOut, _ := dockerIn(t, bin, sock, nil, "logs", "--tail", "1", "bg"); out+errOut != "first\n" && out+errOut != "to-err\n" {
+		if out, errOut, _ := dockerAtIn(t, bin, sock, nil, "logs", "--tail", "1", "bg"); out+errOut != "first\n" && out+errOut != "to-err\n" {
 			t.Errorf("%s logs --tail 1: %q %q", bin, out, errOut)
 		}
-		if out, _, _ := dockerIn(t, bin, sock, nil, "logs", "--timestamps", "bg"); !strings.HasPrefix(out, time.Now().UTC().Format("2006-01-02T")) || !strings.HasSuffix(out, " first\n") {
+		if out, _, _ := dockerAtIn(t, bin, sock, nil, "logs", "--timestamps", "bg"); !strings.HasPrefix(out, time.Now().UTC().Format("2006-01-02T")) || !strings.HasSuffix(out, " first\n") {
 			t.Errorf("%s logs --timestamps: %q", bin, out)
 		}
-		if out, errOut, _ := dockerIn(t, bin, sock, nil, "logs", "--since", "1h", "--until", time.Now().Add(time.Hour).Format(time.RFC3339), "bg"); out != "first\n" || errOut != "to-err\n" {
+		if out, errOut, _ := dockerAtIn(t, bin, sock, nil, "logs", "--since", "1h", "--until", time.Now().Add(time.Hour).Format(time.RFC3339), "bg"); out != "first\n" || errOut != "to-err\n" {
 			t.Errorf("%s logs --since 1h --until in an hour: %q %q", bin, out, errOut)
 		}
-		if out, _, _ := dockerIn(t, bin, sock, nil, "logs", "--until", "1h", "bg"); out != "" {
+		if out, _, _ := dockerAtIn(t, bin, sock, nil, "logs", "--until", "1h", "bg"); out != "" {
 			t.Errorf("%s logs --until an hour ago: %q", bin, out)
 		}
-		if out, stderr, code := dockerIn(t, bin, sock, nil, "exec", "bg", "sh", "-c", "echo in-$HOSTNAME-$((1+1)); exit 4"); code != 4 || !strings.HasPrefix(out, "in-") || !strings.HasSuffix(out, "-2\n") {
+		if out, stderr, code := dockerAtIn(t, bin, sock, nil, "exec", "bg", "sh", "-c", "echo in-$HOSTNAME-$((1+1)); exit 4"); code != 4 || !strings.HasPrefix(out, "in-") || !strings.HasSuffix(out, "-2\n") {
 			t.Errorf("%s exec exit 4: exit %d, %q %q", bin, code, out, stderr)
 		}
-		if out, stderr, code := dockerIn(t, bin, sock, []byte("abc\n"), "exec", "-i", "bg", "cat"); code != 0 || out != "abc\n" {
+		if out, stderr, code := dockerAtIn(t, bin, sock, []byte("abc\n"), "exec", "-i", "bg", "cat"); code != 0 || out != "abc\n" {
 			t.Errorf("%s exec -i cat: exit %d, %q %q", bin, code, out, stderr)
 		}
-		if _, stderr, code := dockerIn(t, bin, sock, nil, "exec", "bg", "nosuch"); code != 126 {
+		if _, stderr, code := dockerAtIn(t, bin, sock, nil, "exec", "bg", "nosuch"); code != 126 {
 			t.Errorf("%s exec nosuch: exit %d, %q", bin, code, stderr)
 		}
-		if _, stderr, code := dockerIn(t, bin, sock, nil, "exec", "-d", "bg", "sh", "-c", "echo detached > /tmp/d"); code != 0 {
+		if _, stderr, code := dockerAtIn(t, bin, sock, nil, "exec", "-d", "bg", "sh", "-c", "echo detached > /tmp/d"); code != 0 {
 			t.Errorf("%s exec -d: exit %d, %q", bin, code, stderr)
 		}
 		waitFor(t, 10*time.Second, "exec -d's file", func() bool { return s.run(nil, "exec", "bg", "cat", "/tmp/d").Stdout == "detached\n" })
 		s.ok("rm", "-f", "bg")
 
 		// logs -f follows to the end of the run.
-		dockerIn(t, bin, sock, nil, "run", "-d", "--name", "counter", "--network", "none", "busybox", "sh", "-c", "for i in 1 2 3; do echo l$i; sleep 0.2; done")
-		if out, stderr, code := dockerIn(t, bin, sock, nil, "logs", "-f", "counter"); out != "l1\nl2\nl3\n" || code != 0 {
+		dockerAtIn(t, bin, sock, nil, "run", "-d", "--name", "counter", "--network", "none", "busybox", "sh", "-c", "for i in 1 2 3; do echo l$i; sleep 0.2; done")
+		if out, stderr, code := dockerAtIn(t, bin, sock, nil, "logs", "-f", "counter"); out != "l1\nl2\nl3\n" || code != 0 {
 			t.Errorf("%s logs -f: exit %d, %q %q", bin, code, out, stderr)
 		}
 		// wait, of a running container and of one that has exited.
-		dockerIn(t, bin, sock, nil, "run", "-d", "--name", "waited", "--network", "none", "busybox", "sh", "-c", "sleep 0.5; exit 7")
-		if out, stderr, code := dockerIn(t, bin, sock, nil, "wait", "waited"); out != "7\n" || code != 0 {
+		dockerAtIn(t, bin, sock, nil, "run", "-d", "--name", "waited", "--network", "none", "busybox", "sh", "-c", "sleep 0.5; exit 7")
+		if out, stderr, code := dockerAtIn(t, bin, sock, nil, "wait", "waited"); out != "7\n" || code != 0 {
 			t.Errorf("%s wait: exit %d, %q %q", bin, code, out, stderr)
 		}
-		if out, _, _ := dockerIn(t, bin, sock, nil, "wait", "waited", "counter"); out != "7\n0\n" {
+		if out, _, _ := dockerAtIn(t, bin, sock, nil, "wait", "waited", "counter"); out != "7\n0\n" {
 			t.Errorf("%s wait of exited containers: %q", bin, out)
 		}
 		// attach to a running container: its output from then on, and its
 		// exit code.
-		dockerIn(t, bin, sock, nil, "run", "-d", "--name", "talker", "--network", "none", "busybox", "sh", "-c", "sleep 1; echo said; echo err-said >&2; exit 5")
-		if out, stderr, code := dockerIn(t, bin, sock, nil, "attach", "talker"); out != "said\n" || stderr != "err-said\n" || code != 5 {
+		dockerAtIn(t, bin, sock, nil, "run", "-d", "--name", "talker", "--network", "none", "busybox", "sh", "-c", "sleep 1; echo said; echo err-said >&2; exit 5")
+		if out, stderr, code := dockerAtIn(t, bin, sock, nil, "attach", "talker"); out != "said\n" || stderr != "err-said\n" || code != 5 {
 			t.Errorf("%s attach: exit %d, %q %q", bin, code, out, stderr)
 		}
 		// start -a of an exited container runs it again; start -ai passes
 		// stdin.
-		if out, stderr, code := dockerIn(t, bin, sock, nil, "start", "-a", "counter"); out != "l1\nl2\nl3\n" || code != 0 {
+		if out, stderr, code := dockerAtIn(t, bin, sock, nil, "start", "-a", "counter"); out != "l1\nl2\nl3\n" || code != 0 {
 			t.Errorf("%s start -a: exit %d, %q %q", bin, code, out, stderr)
 		}
-		dockerIn(t, bin, sock, nil, "create", "-i", "--name", "cat", "--network", "none", "busybox", "sh", "-c", "cat; exit 6")
-		if out, stderr, code := dockerIn(t, bin, sock, []byte("through start\n"), "start", "-ai", "cat"); out != "through start\n" || code != 6 {
+		dockerAtIn(t, bin, sock, nil, "create", "-i", "--name", "cat", "--network", "none", "busybox", "sh", "-c", "cat; exit 6")
+		if out, stderr, code := dockerAtIn(t, bin, sock, []byte("through start\n"), "start", "-ai", "cat"); out != "through start\n" || code != 6 {
 			t.Errorf("%s start -ai: exit %d, %q %q", bin, code, out, stderr)
 		}
-		if out, stderr, code := dockerIn(t, bin, sock, nil, "start", "counter", "waited"); out != "counter\nwaited\n" || code != 0 {
+		if out, stderr, code := dockerAtIn(t, bin, sock, nil, "start", "counter", "waited"); out != "counter\nwaited\n" || code != 0 {
 			t.Errorf("%s start: exit %d, %q %q", bin, code, out, stderr)
 		}
 		// run -d --rm: gone when it ends.
-		id, _, _ = dockerIn(t, bin, sock, nil, "run", "-d", "--rm", "--network", "none", "busybox", "sleep", "0.3")
+		id, _, _ = dockerAtIn(t, bin, sock, nil, "run", "-d", "--rm", "--network", "none", "busybox", "sleep", "0.3")
 		waitFor(t, 10*time.Second, "run -d --rm's removal", func() bool {
 			return s.run(nil, "inspect", strings.TrimSpace(id)).Code != 0
 		})
@@ -188,7 +167,7 @@ func TestAPIRunTerminal(t *testing.T) {
 		if !strings.Contains(out, "typed-42") || !strings.Contains(out, "40 120") || code != 3 {
 			t.Errorf("%s run -it (exit %d):\n%s", bin, code, out)
 		}
-		dockerIn(t, bin, sock, nil, "run", "-d", "-it", "--name", "shell", "--network", "none", "busybox", "sh")
+		dockerAtIn(t, bin, sock, nil, "run", "-d", "-it", "--name", "shell", "--network", "none", "busybox", "sh")
 		out, code = scriptSession(t, "stty rows 30 cols 90; "+docker+" exec -it shell sh",
 			"echo exec-$((2+3)); stty size; exit 6\n", "", nil)
 		if !strings.Contains(out, "exec-5") || !strings.Contains(out, "30 90") || code != 6 {
@@ -204,7 +183,7 @@ func TestAPIRunTerminal(t *testing.T) {
 		s.ok("rm", "-f", "shell")
 	}
 	// A resize with no client attached through the service.
-	dockerIn(t, dockerClients(t)[0], sock, nil, "run", "-d", "-t", "--name", "sized", "--network", "none", "busybox", "sh", "-c", "sleep 1; stty size")
+	dockerAtIn(t, dockerClients(t)[0], sock, nil, "run", "-d", "-t", "--name", "sized", "--network", "none", "busybox", "sh", "-c", "sleep 1; stty size")
 	resp, err := unixClient(sock).Post("http://cairn/v1.41/containers/sized/resize?h=33&w=77", "", nil)
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("resize: %v %v", resp, err)
@@ -230,7 +209,7 @@ func TestAPIRunClientKilled(t *testing.T) {
 		ents, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", service.cmd.Process.Pid))
 		return len(ents)
 	}
-	dockerIn(t, bin, sock, nil, "ps")
+	dockerAtIn(t, bin, sock, nil, "ps")
 	before := fds()
 	start := func(args ...string) (*exec.Cmd, *syncBuffer) {
 		cmd := exec.Command(bin, append([]string{"-H", "unix://" + sock}, args...)...)
@@ -250,31 +229,31 @@ func TestAPIRunClientKilled(t *testing.T) {
 	// A foreground run, killed: the container runs to its end.
 	cmd, out := start("run", "--name", "fg", "--network", "none", "busybox", "sh", "-c", "echo up; sleep 1; echo done; exit 2")
 	kill(cmd, out, "up")
-	if out, stderr, code := dockerIn(t, bin, sock, nil, "wait", "fg"); out != "2\n" || code != 0 {
+	if out, stderr, code := dockerAtIn(t, bin, sock, nil, "wait", "fg"); out != "2\n" || code != 0 {
 		t.Errorf("wait after the run's client was killed: exit %d, %q %q", code, out, stderr)
 	}
 	if out := s.ok("logs", "fg"); out != "up\ndone\n" {
 		t.Errorf("logs of fg: %q", out)
 	}
 	// An attach and an exec, killed.
-	dockerIn(t, bin, sock, nil, "run", "-d", "--name", "ticker", "--network", "none", "busybox", "sh", "-c", "while true; do echo tick; sleep 0.1; done")
+	dockerAtIn(t, bin, sock, nil, "run", "-d", "--name", "ticker", "--network", "none", "busybox", "sh", "-c", "while true; do echo tick; sleep 0.1; done")
 	cmd, out = start("attach", "ticker")
 	kill(cmd, out, "tick")
 	cmd, out = start("exec", "ticker", "sh", "-c", "while true; do echo exec-tick; sleep 0.1; done")
 	kill(cmd, out, "exec-tick")
 	cmd, out = start("run", "-i", "--name", "held", "--network", "none", "busybox", "sh", "-c", "echo started; sleep 1000")
 	kill(cmd, out, "started")
-	if _, stderr, code := dockerIn(t, bin, sock, nil, "ps"); code != 0 {
+	if _, stderr, code := dockerAtIn(t, bin, sock, nil, "ps"); code != 0 {
 		t.Fatalf("the service after its clients were killed: %s", stderr)
 	}
 	if st := s.status("ticker"); st != "running" {
 		t.Errorf("ticker after its clients were killed: %s", st)
 	}
-	if out, _, code := dockerIn(t, bin, sock, nil, "exec", "ticker", "echo", "still"); out != "still\n" || code != 0 {
+	if out, _, code := dockerAtIn(t, bin, sock, nil, "exec", "ticker", "echo", "still"); out != "still\n" || code != 0 {
 		t.Errorf("exec after the kills: exit %d, %q", code, out)
 	}
 	// An attach held before the start, whose client went away.
-	dockerIn(t, bin, sock, nil, "create", "--name", "later", "--network", "none", "busybox", "echo", "later")
+	dockerAtIn(t, bin, sock, nil, "create", "--name", "later", "--network", "none", "busybox", "echo", "later")
 	conn, err := net.Dial("unix", sock)
 	if err != nil {
 		t.Fatal(err)
@@ -287,7 +266,7 @@ func TestAPIRunClientKilled(t *testing.T) {
 	}
 	conn.Close()
 	time.Sleep(time.Second) // the service sees it go
-	if out, stderr, code := dockerIn(t, bin, sock, nil, "start", "-a", "later"); out != "later\n" || code != 0 {
+	if out, stderr, code := dockerAtIn(t, bin, sock, nil, "start", "-a", "later"); out != "later\n" || code != 0 {
 		t.Errorf("start -a after an abandoned attach: exit %d, %q %q", code, out, stderr)
 	}
 	s.ok("rm", "-f", "fg", "ticker", "held", "later")
@@ -374,30 +353,30 @@ func TestAPIRunMatchesDocker(t *testing.T) {
 		if c.stdin != "" {
 			in = []byte(c.stdin)
 		}
-		out, errOut, code := dockerIn(t, bin, sock, in, c.args...)
-		wantOut, wantErr, wantCode := dockerIn(t, bin, theirs, in, c.args...)
+		out, errOut, code := dockerAtIn(t, bin, sock, in, c.args...)
+		wantOut, wantErr, wantCode := dockerAtIn(t, bin, theirs, in, c.args...)
 		if out != wantOut || code != wantCode || (code == 0 || code == 3) && errOut != wantErr {
 			t.Errorf("%v: cairn exit %d %q %q, dockerd exit %d %q %q", c.args, code, out, errOut, wantCode, wantOut, wantErr)
 		}
 	}
 	// exec in a running container.
 	for _, sk := range []string{sock, theirs} {
-		dockerIn(t, bin, sk, nil, "run", "-d", "--name", "api-run-exec", "--network", "none", tag, "sleep", "100")
+		dockerAtIn(t, bin, sk, nil, "run", "-d", "--name", "api-run-exec", "--network", "none", tag, "sleep", "100")
 	}
 	for _, args := range [][]string{{"sh", "-c", "echo out; exit 4"}, {"nosuch"}, {"/etc/passwd"}} {
 		args = append([]string{"exec", "api-run-exec"}, args...)
-		out, _, code := dockerIn(t, bin, sock, nil, args...)
-		wantOut, _, wantCode := dockerIn(t, bin, theirs, nil, args...)
+		out, _, code := dockerAtIn(t, bin, sock, nil, args...)
+		wantOut, _, wantCode := dockerAtIn(t, bin, theirs, nil, args...)
 		if code != wantCode || code == 4 && out != wantOut {
 			t.Errorf("%v: cairn exit %d %q, dockerd exit %d %q", args, code, out, wantCode, wantOut)
 		}
 	}
 	for _, sk := range []string{sock, theirs} {
-		dockerIn(t, bin, sk, nil, "rm", "-f", "api-run-exec")
+		dockerAtIn(t, bin, sk, nil, "rm", "-f", "api-run-exec")
 	}
 	// wait of a container that was created and never started.
 	for _, sk := range []string{sock, theirs} {
-		id, _, _ := dockerIn(t, bin, sk, nil, "create", "--network", "none", tag, "true")
+		id, _, _ := dockerAtIn(t, bin, sk, nil, "create", "--network", "none", tag, "true")
 		id = strings.TrimSpace(id)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		req, _ := http.NewRequestWithContext(ctx, "POST", "http://docker/v1.41/containers/"+id+"/wait", nil)
@@ -411,6 +390,6 @@ func TestAPIRunMatchesDocker(t *testing.T) {
 		if err != nil || !strings.Contains(string(body), `"StatusCode":0`) {
 			t.Errorf("%s: wait of a created container: %s %v (dockerd answers at once)", sk, body, err)
 		}
-		dockerIn(t, bin, sk, nil, "rm", "-f", id)
+		dockerAtIn(t, bin, sk, nil, "rm", "-f", id)
 	}
 }

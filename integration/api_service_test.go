@@ -73,24 +73,13 @@ func testPKI(t *testing.T, dir string) (server, client tlsFiles) {
 	return leaf("server", 2, x509.ExtKeyUsageServerAuth), leaf("client", 3, x509.ExtKeyUsageClientAuth)
 }
 
-// freeTCPPort is a port of 127.0.0.1 that nothing listens on now.
-func freeTCPPort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // tcp:// is served only with --tlsverify and the three files (the service
 // names what is missing); then the docker clients with a certificate of
 // the CA reach it, and one without a certificate, with one of another CA,
 // or without TLS, is refused.
 func TestAPIServiceTLS(t *testing.T) {
 	s := newStore(t)
-	port := freeTCPPort(t)
+	port := freePort(t)
 	addr := "tcp://127.0.0.1:" + strconv.Itoa(port)
 	server, client := testPKI(t, t.TempDir())
 	_, rogue := testPKI(t, t.TempDir())

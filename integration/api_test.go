@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -38,16 +39,55 @@ func (s *store) apiService(idle string) (string, *background) {
 // dockerAt runs the docker client bin against the socket sock.
 func dockerAt(t testing.TB, bin, sock string, args ...string) (string, string, int) {
 	t.Helper()
+	return dockerAtIn(t, bin, sock, nil, args...)
+}
+
+// dockerAtIn is dockerAt with stdin (nil: none): stdout, stderr, exit
+// code. A client still running after testutil.DefaultDockerTimeout is
+// killed, and the test fails.
+func dockerAtIn(t testing.TB, bin, sock string, stdin []byte, args ...string) (string, string, int) {
+	t.Helper()
+	return runDocker(t, t.TempDir(), bin, sock, stdin, args...)
+}
+
+// runDocker runs the client bin on socket sock with the client
+// configuration directory config.
+func runDocker(t testing.TB, config, bin, sock string, stdin []byte, args ...string) (string, string, int) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), testutil.DefaultDockerTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, append([]string{"-H", "unix://" + sock}, args...)...)
-	// cairn is the classic builder (its _ping says Builder-Version 1), but
-	// a Docker 23+ client on Linux turns to BuildKit unless told.
-	cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+t.TempDir(), "DOCKER_BUILDKIT=0")
+	cmd := dockerCmdWith(ctx, config, bin, "unix://"+sock, args...)
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
 	var out, errb strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	cmd.Run()
+	if ctx.Err() != nil {
+		t.Errorf("%s %s: timed out", bin, strings.Join(args, " "))
+	}
 	return out.String(), errb.String(), cmd.ProcessState.ExitCode()
+}
+
+// dockerCmd is the docker client bin of host with args, to start: bounded
+// by ctx, with a configuration of its own.
+func dockerCmd(ctx context.Context, t testing.TB, bin, host string, args ...string) *exec.Cmd {
+	return dockerCmdWith(ctx, t.TempDir(), bin, host, args...)
+}
+
+// dockerCmdWith is dockerCmd with the configuration directory config.
+// cairn is the classic builder (its _ping says Builder-Version 1), but a
+// Docker 23+ client on Linux turns to BuildKit unless told; and no hints.
+func dockerCmdWith(ctx context.Context, config, bin, host string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, bin, append([]string{"-H", host}, args...)...)
+	cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+config, "DOCKER_BUILDKIT=0", "DOCKER_CLI_HINTS=false")
+	cmd.WaitDelay = 5 * time.Second
+	return cmd
+}
+
+// dockerdSocket is the test Docker engine's socket, for dockerAt.
+func dockerdSocket(docker *testutil.DockerEngine) string {
+	return strings.TrimPrefix(docker.Host, "unix://")
 }
 
 // The docker client talks to cairn's socket as to dockerd's: version and
