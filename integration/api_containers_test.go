@@ -306,74 +306,26 @@ func TestAPIContainerCp(t *testing.T) {
 		{name: "into a missing directory", in: true, args: []string{"SRC/file", "CTR:/nodir/x"}},
 	}
 	sock, _ := s.apiService("0")
-	shared := u + "-out"
-	s.ok("create", "--network", "none", "--name", shared, img, "true")
-	docker.Run(t, "create", "--network", "none", "--name", shared, img, "true")
-	t.Cleanup(func() { docker.RunErr("rm", "-f", shared) })
-	base := t.TempDir()
-	n := 0
-	run := func(bin, engine string, c cpCase) cpOutcome {
-		n++
-		host := filepath.Join(base, fmt.Sprint(n))
-		must(t, os.MkdirAll(filepath.Join(host, "out"), 0o755))
-		must(t, os.WriteFile(filepath.Join(host, "out", "existing"), []byte("old\n"), 0o644))
-		sockOf := sock
-		if engine == "dockerd" {
-			sockOf = dockerdSocket(docker)
-		}
-		ctr := shared
-		if c.in {
-			ctr = fmt.Sprintf("%s-%d", u, n)
-			create := []string{"create", "--network", "none", "--name", ctr}
-			if c.user != "" {
-				create = append(create, "--user", c.user)
-			}
-			create = append(create, img, "true")
-			if engine == "dockerd" {
-				docker.Run(t, create...)
-				t.Cleanup(func() { docker.RunErr("rm", "-f", ctr) })
-			} else {
-				s.ok(create...)
+	for i, bin := range dockerClients(t) {
+		side := func(name, sock string, create func(args ...string)) cpEngine {
+			return cpEngine{name: name, create: create,
+				cp: func(stdin []byte, args ...string) (string, string, int) {
+					return dockerAtIn(t, bin, sock, stdin, args...)
+				},
+				export: func(ctr string) []byte {
+					out, _, _ := dockerAtIn(t, bin, sock, nil, "export", ctr)
+					return []byte(out)
+				},
 			}
 		}
-		args := []string{"cp"}
-		for _, a := range c.args {
-			a = strings.ReplaceAll(a, "CTR", ctr)
-			a = strings.ReplaceAll(a, "HOST", host)
-			args = append(args, strings.ReplaceAll(a, "SRC", src))
-		}
-		stdout, stderr, code := dockerAtIn(t, bin, sockOf, c.stdin, args...)
-		o := cpOutcome{code: code}
-		if code != 0 {
-			o.msg = strings.ReplaceAll(cpNormalize(stderr, host), ctr, "CTR")
-			return o
-		}
-		switch {
-		case c.args[len(c.args)-1] == "-":
-			o.tree = cpTarList(t, []byte(stdout), nil)
-		case c.in:
-			export, _, _ := dockerAtIn(t, bin, sockOf, nil, "export", ctr)
-			o.tree = cpTarList(t, []byte(export), cpExportFilter)
-		default:
-			o.tree = cpTreeList(t, host)
-		}
-		return o
-	}
-	for _, bin := range dockerClients(t) {
-		for i, c := range cases {
-			d, k := run(bin, "dockerd", c), run(bin, "cairn", c)
-			what := fmt.Sprintf("%s: case %d (%s): cp %s", bin, i+1, c.name, strings.Join(c.args, " "))
-			if d.code != k.code || d.msg != k.msg {
-				t.Errorf("%s:\ndockerd: exit %d %q\ncairn:   exit %d %q", what, d.code, d.msg, k.code, k.msg)
-				continue
-			}
-			if strings.Join(d.tree, "\n") != strings.Join(k.tree, "\n") {
-				t.Errorf("%s: the trees differ\ndockerd:\n  %s\ncairn:\n  %s", what, strings.Join(d.tree, "\n  "), strings.Join(k.tree, "\n  "))
-			}
-			if d.code == 0 && len(k.tree) == 0 {
-				t.Errorf("%s: nothing to compare", what)
-			}
-		}
+		dockerdSide := side("dockerd", dockerdSocket(docker), func(args ...string) {
+			docker.Run(t, append([]string{"create"}, args...)...)
+			t.Cleanup(func() { docker.RunErr("rm", "-f", args[3]) })
+		})
+		cairnSide := side("cairn", sock, func(args ...string) { s.ok(append([]string{"create"}, args...)...) })
+		t.Run(strings.ReplaceAll(strings.Trim(bin, "/"), "/", "_"), func(t *testing.T) {
+			cpCompare(t, cases, img, fmt.Sprintf("%s-%d", u, i), src, dockerdSide, cairnSide)
+		})
 	}
 
 	// Into a running container: what it sees at once.

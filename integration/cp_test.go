@@ -221,7 +221,6 @@ func TestCpMatchesDocker(t *testing.T) {
 	img := "cairn-test/cp:" + prefix
 	cpImage(t, s, docker, img)
 	src := cpHostSource(t)
-	base := t.TempDir()
 	stdinTar := cpTar(t,
 		fixtures.Dir("t19/").Mode(0o750).Owner(3, 4),
 		fixtures.File("t19/a", "from stdin\n").Mode(0o600).Owner(3, 4),
@@ -258,29 +257,63 @@ func TestCpMatchesDocker(t *testing.T) {
 		t.Fatalf("%d cases", len(cases))
 	}
 
-	shared := prefix + "-out"
-	s.ok("create", "--network", "none", "--name", shared, img, "true")
-	docker.Run(t, "create", "--network", "none", "--name", shared, img, "true")
-	t.Cleanup(func() { docker.RunErr("rm", "-f", shared) })
+	dockerSide := cpEngine{name: "docker",
+		create: func(args ...string) {
+			docker.Run(t, append([]string{"create"}, args...)...)
+			t.Cleanup(func() { docker.RunErr("rm", "-f", args[3]) })
+		},
+		cp: func(stdin []byte, args ...string) (string, string, int) {
+			stdout, stderr, err := docker.RunErrIn(stdin, args...)
+			return stdout, stderr, cpExitCode(err)
+		},
+		export: func(ctr string) []byte {
+			out, _, err := docker.RunErr("export", ctr)
+			must(t, err)
+			return []byte(out)
+		},
+	}
+	cairnSide := cpEngine{name: "cairn",
+		create: func(args ...string) { s.ok(append([]string{"create"}, args...)...) },
+		cp: func(stdin []byte, args ...string) (string, string, int) {
+			r := s.run(stdin, args...)
+			return r.Stdout, r.Stderr, r.Code
+		},
+		export: func(ctr string) []byte { return []byte(s.ok("export", ctr)) },
+	}
+	cpCompare(t, cases, img, prefix, src, dockerSide, cairnSide)
+}
 
-	run := func(engine string, i int, c cpCase) cpOutcome {
-		host := filepath.Join(base, engine, fmt.Sprint(i))
+// cpEngine is a side of a cp differential test: how it makes a container
+// (create's arguments, "--network none --name NAME ..."; removed when the
+// test ends), runs `cp ARGS`, and exports a container.
+type cpEngine struct {
+	name   string
+	create func(args ...string)
+	cp     func(stdin []byte, args ...string) (stdout, stderr string, code int)
+	export func(ctr string) []byte
+}
+
+// cpCompare runs every case with engines a and b, each in a directory of
+// its own, on containers of image img named after prefix, and reports
+// where their outcomes (trees, exit codes, messages) differ.
+func cpCompare(t *testing.T, cases []cpCase, img, prefix, src string, a, b cpEngine) {
+	t.Helper()
+	shared := prefix + "-out"
+	a.create("--network", "none", "--name", shared, img, "true")
+	b.create("--network", "none", "--name", shared, img, "true")
+	base := t.TempDir()
+	run := func(e cpEngine, i int, c cpCase) cpOutcome {
+		host := filepath.Join(base, e.name, fmt.Sprint(i))
 		must(t, os.MkdirAll(filepath.Join(host, "out"), 0o755))
 		must(t, os.WriteFile(filepath.Join(host, "out", "existing"), []byte("old\n"), 0o644))
 		ctr := shared
 		if c.in {
 			ctr = fmt.Sprintf("%s-%d", prefix, i)
-			create := []string{"create", "--network", "none", "--name", ctr}
+			create := []string{"--network", "none", "--name", ctr}
 			if c.user != "" {
 				create = append(create, "--user", c.user)
 			}
-			create = append(create, img, "true")
-			if engine == "docker" {
-				docker.Run(t, create...)
-				t.Cleanup(func() { docker.RunErr("rm", "-f", ctr) })
-			} else {
-				s.ok(create...)
-			}
+			e.create(append(create, img, "true")...)
 		}
 		args := []string{"cp"}
 		for _, a := range c.args {
@@ -290,14 +323,7 @@ func TestCpMatchesDocker(t *testing.T) {
 		}
 		var o cpOutcome
 		var stdout, stderr string
-		if engine == "docker" {
-			var err error
-			stdout, stderr, err = docker.RunErrIn(c.stdin, args...)
-			o.code = cpExitCode(err)
-		} else {
-			r := s.run(c.stdin, args...)
-			stdout, stderr, o.code = r.Stdout, r.Stderr, r.Code
-		}
+		stdout, stderr, o.code = e.cp(c.stdin, args...)
 		if o.code != 0 {
 			o.msg = strings.ReplaceAll(cpNormalize(stderr, host), ctr, "CTR")
 			return o
@@ -306,29 +332,21 @@ func TestCpMatchesDocker(t *testing.T) {
 		case c.args[len(c.args)-1] == "-":
 			o.tree = cpTarList(t, []byte(stdout), nil)
 		case c.in:
-			var export []byte
-			if engine == "docker" {
-				out, _, err := docker.RunErr("export", ctr)
-				must(t, err)
-				export = []byte(out)
-			} else {
-				export = []byte(s.ok("export", ctr))
-			}
-			o.tree = cpTarList(t, export, cpExportFilter)
+			o.tree = cpTarList(t, e.export(ctr), cpExportFilter)
 		default:
 			o.tree = cpTreeList(t, host)
 		}
 		return o
 	}
 	for i, c := range cases {
-		d, k := run("docker", i, c), run("cairn", i, c)
+		d, k := run(a, i, c), run(b, i, c)
 		what := fmt.Sprintf("case %d (%s): cp %s", i+1, c.name, strings.Join(c.args, " "))
 		if d.code != k.code || d.msg != k.msg {
-			t.Errorf("%s:\ndocker: exit %d %q\ncairn:  exit %d %q", what, d.code, d.msg, k.code, k.msg)
+			t.Errorf("%s:\n%s: exit %d %q\n%s: exit %d %q", what, a.name, d.code, d.msg, b.name, k.code, k.msg)
 			continue
 		}
 		if strings.Join(d.tree, "\n") != strings.Join(k.tree, "\n") {
-			t.Errorf("%s: the trees differ\ndocker:\n  %s\ncairn:\n  %s", what, strings.Join(d.tree, "\n  "), strings.Join(k.tree, "\n  "))
+			t.Errorf("%s: the trees differ\n%s:\n  %s\n%s:\n  %s", what, a.name, strings.Join(d.tree, "\n  "), b.name, strings.Join(k.tree, "\n  "))
 		}
 		if d.code == 0 && len(k.tree) == 0 {
 			t.Errorf("%s: nothing to compare", what)

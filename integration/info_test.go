@@ -230,7 +230,7 @@ func TestSystemDfMatchesDocker(t *testing.T) {
 		t.Errorf("system df -v:\ndocker %q\ncairn  %q", dv, cv)
 	}
 	v := s.ok("system", "df", "-v")
-	for _, re := range []string{`(?m)^busybox\s+latest\s+[0-9a-f]{12}\s+.*\s2$`, `(?m)^[0-9a-f]{12}\s+busybox\s+"sh -c echo 1234 > /f"\s+0\s+5B\s+.*\swrote$`,
+	for _, re := range []string{`(?m)^busybox\s+latest\s+[0-9a-f]{12}\s+.*\s2$`, `(?m)^[0-9a-f]{12}\s+busybox\s+"sh -c 'echo 1234 > …"\s+0\s+5B\s+.*\swrote$`,
 		`(?m)^[0-9a-f]{12}\s+busybox\s+.*\s1\s+0B\s+.*\sup$`, `(?m)^data\s+1\s+6B$`} {
 		if !regexp.MustCompile(re).MatchString(v) {
 			t.Errorf("system df -v has no line like %s:\n%s", re, v)
