@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/cairn-runtime/cairn/engine"
+	"github.com/cairn-runtime/cairn/network"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
 )
@@ -57,13 +58,16 @@ func (s *Server) listContainers(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	out := make([]containerSummary, 0, len(list))
+	nets := s.e.NetworkLookup()
 	for _, c := range list {
-		out = append(out, s.summary(c))
+		out = append(out, s.summary(c, nets))
 	}
 	return writeJSON(w, http.StatusOK, out)
 }
 
-func (s *Server) summary(c engine.ContainerSummary) containerSummary {
+// summary is c's row, its networks found through nets (a lookup of the
+// request's, see engine.NetworkLookup).
+func (s *Server) summary(c engine.ContainerSummary, nets func(string) (*network.Network, error)) containerSummary {
 	var v containerSummary
 	v.ID, v.Names, v.Image, v.ImageID = c.ID, []string{"/" + c.Name}, c.Image, c.ImageID.String()
 	v.Command = engine.CommandLine(c.Container)
@@ -83,7 +87,7 @@ func (s *Server) summary(c engine.ContainerSummary) containerSummary {
 		ip, _ := netip.ParseAddr(p.HostIP)
 		v.Ports = append(v.Ports, container.PortSummary{IP: ip, PrivatePort: uint16(private), PublicPort: uint16(public), Type: proto})
 	}
-	v.NetworkSettings.Networks = s.e.ContainerNetworkSettings(c.Container).Networks
+	v.NetworkSettings.Networks = s.e.NetworkSettingsWith(c.Container, nets).Networks
 	v.Mounts = []container.MountPoint{}
 	for _, m := range engine.ContainerMounts(c.Container) {
 		v.Mounts = append(v.Mounts, container.MountPoint{

@@ -52,8 +52,9 @@ func (s *Server) diskUsage(w http.ResponseWriter, r *http.Request) error {
 		}
 		out.Images = append(out.Images, v)
 	}
+	nets := s.e.NetworkLookup()
 	for _, c := range du.Containers {
-		sum := s.summary(engine.ContainerSummary{Container: c.Container, Status: c.Status, Image: c.Config.Image, SizeRw: c.SizeRw})
+		sum := s.summary(engine.ContainerSummary{Container: c.Container, Status: c.Status, Image: c.Config.Image, SizeRw: c.SizeRw}, nets)
 		out.Containers = append(out.Containers, sum)
 	}
 	for _, v := range du.Volumes {

@@ -389,6 +389,30 @@ type EndpointInspect struct {
 // ContainerNetworkSettings is c's NetworkSettings: what it asked, with what it has
 // while it runs.
 func (e *Engine) ContainerNetworkSettings(c *runtime.Container) NetworkSettings {
+	return e.NetworkSettingsWith(c, e.Networks.Get)
+}
+
+// NetworkLookup is a lookup of networks by name that reads each one once:
+// for a listing of many containers (see NetworkSettingsWith).
+func (e *Engine) NetworkLookup() func(name string) (*network.Network, error) {
+	type found struct {
+		n   *network.Network
+		err error
+	}
+	seen := map[string]found{}
+	return func(name string) (*network.Network, error) {
+		f, ok := seen[name]
+		if !ok {
+			f.n, f.err = e.Networks.Get(name)
+			seen[name] = f
+		}
+		return f.n, f.err
+	}
+}
+
+// NetworkSettingsWith is ContainerNetworkSettings with the networks found
+// through get.
+func (e *Engine) NetworkSettingsWith(c *runtime.Container, get func(name string) (*network.Network, error)) NetworkSettings {
 	v := NetworkSettings{Ports: nat.PortMap{}, Networks: map[string]*EndpointInspect{}}
 	var rec *network.Record
 	if live(c) {
@@ -396,7 +420,7 @@ func (e *Engine) ContainerNetworkSettings(c *runtime.Container) NetworkSettings 
 	}
 	switch m := c.Host.NetworkMode; {
 	case m == runtime.ModeHost || m == runtime.ModeNone:
-		n, _ := e.Networks.Get(m)
+		n, _ := get(m)
 		ep := &EndpointInspect{}
 		if n != nil {
 			ep.NetworkID = n.ID
@@ -409,7 +433,7 @@ func (e *Engine) ContainerNetworkSettings(c *runtime.Container) NetworkSettings 
 		if s.IPv4Address != "" {
 			ep.IPAMConfig = &struct{ IPv4Address string }{s.IPv4Address}
 		}
-		if n, err := e.Networks.Get(name); err == nil {
+		if n, err := get(name); err == nil {
 			ep.NetworkID = n.ID
 			if !n.IsDefault() {
 				// Docker 20.10 lists the short ID among the aliases on user
