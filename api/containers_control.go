@@ -48,9 +48,7 @@ func (s *Server) stopContainer(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	switch c.State.Status {
-	case runtime.Running, runtime.Paused, runtime.Restarting:
-	default:
+	if !c.Up() {
 		w.WriteHeader(http.StatusNotModified) // dockerd's answer for a container that does not run
 		return nil
 	}

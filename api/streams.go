@@ -62,7 +62,7 @@ func (st *streams) start(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if c.State.Status == runtime.Running || c.State.Status == runtime.Paused {
+	if c.Live() {
 		w.WriteHeader(http.StatusNotModified)
 		return nil
 	}

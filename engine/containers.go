@@ -112,7 +112,7 @@ func (e *Engine) InspectContainer(ctx context.Context, ref string) (*ContainerIn
 	}
 	st := c.State
 	// As Docker: a container waiting to be restarted is running, and restarting.
-	running := live(c) || st.Status == runtime.Restarting
+	running := c.Live() || st.Status == runtime.Restarting
 	v.State = StateInspect{
 		Status: st.Status, Running: running, Paused: st.Status == runtime.Paused, Restarting: st.Status == runtime.Restarting,
 		OOMKilled: st.OOMKilled, Pid: st.Pid, ExitCode: st.ExitCode, Error: st.Error, StartedAt: st.StartedAt, FinishedAt: st.FinishedAt,

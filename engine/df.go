@@ -44,7 +44,7 @@ type ContainerUsage struct {
 }
 
 // Active reports whether the container's layer is in use: it runs.
-func (c ContainerUsage) Active() bool { return up(c.Container) }
+func (c ContainerUsage) Active() bool { return c.Container.Up() }
 
 // VolumeUsage is one volume of DiskUsage.
 type VolumeUsage struct {

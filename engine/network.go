@@ -200,7 +200,7 @@ func (e *Engine) Connect(ctx context.Context, net, ctr string, o ConnectOptions)
 		return fmt.Errorf("%w: network-scoped aliases and addresses are only supported for user-defined networks", ErrInvalid)
 	}
 	settings := &runtime.EndpointSettings{Aliases: o.Aliases, IPv4Address: o.IP}
-	running := live(c)
+	running := c.Live()
 	if running {
 		er := network.EndpointRequest{Network: n.ID, Aliases: o.Aliases}
 		if o.IP != "" {
@@ -235,7 +235,7 @@ func (e *Engine) Disconnect(ctx context.Context, net, ctr string) error {
 	if _, ok := c.Networks[n.Name]; !ok {
 		return fmt.Errorf("%w: container %s is not connected to network %s", network.ErrNotConnected, c.Name, n.Name)
 	}
-	if live(c) {
+	if c.Live() {
 		if err := e.Networks.Disconnect(ctx, c.ID, n.ID); err != nil {
 			return err
 		}
@@ -325,7 +325,7 @@ func (e *Engine) Ports(ctx context.Context, ref string) ([]PortBinding, error) {
 // PortBindings returns the ports container c publishes now (none unless it
 // runs).
 func (e *Engine) PortBindings(c *runtime.Container) ([]PortBinding, error) {
-	if !live(c) {
+	if !c.Live() {
 		return nil, nil // a record a killed owner left says nothing of a stopped container
 	}
 	r, err := e.Networks.State(c.ID)
@@ -338,11 +338,6 @@ func (e *Engine) PortBindings(c *runtime.Container) ([]PortBinding, error) {
 		out = append(out, PortBinding{Port: p.Port(), HostIP: ip, Host: strconv.Itoa(int(p.HostPort))})
 	}
 	return out, nil
-}
-
-// live: c runs, or is paused, so its network is up.
-func live(c *runtime.Container) bool {
-	return c.State.Status == runtime.Running || c.State.Status == runtime.Paused
 }
 
 // NetworkSettings is the NetworkSettings of a container's inspect, as
@@ -415,7 +410,7 @@ func (e *Engine) NetworkLookup() func(name string) (*network.Network, error) {
 func (e *Engine) NetworkSettingsWith(c *runtime.Container, get func(name string) (*network.Network, error)) NetworkSettings {
 	v := NetworkSettings{Ports: nat.PortMap{}, Networks: map[string]*EndpointInspect{}}
 	var rec *network.Record
-	if live(c) {
+	if c.Live() {
 		rec, _ = e.Networks.State(c.ID)
 	}
 	switch m := c.Host.NetworkMode; {
@@ -477,7 +472,7 @@ func (e *Engine) NetworkSettingsWith(c *runtime.Container, get func(name string)
 // bindings: each published port as "0.0.0.0:8888->8080/tcp", each exposed
 // one as "9000/tcp".
 func portsColumn(c *runtime.Container, bindings []PortBinding) string {
-	if !live(c) {
+	if !c.Live() {
 		return ""
 	}
 	published := map[string]bool{}

@@ -204,7 +204,7 @@ func (e *Engine) PruneContainers(ctx context.Context, f Filters) (ContainerPrune
 		if err := ctx.Err(); err != nil {
 			return rep, err
 		}
-		if up(c) || !until.IsZero() && c.Created.After(until) || !f.matchLabels(c.Config.Labels) {
+		if c.Up() || !until.IsZero() && c.Created.After(until) || !f.matchLabels(c.Config.Labels) {
 			continue
 		}
 		size := dirSize(e.Containers.Upper(c.ID))

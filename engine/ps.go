@@ -68,12 +68,6 @@ type psFilter struct {
 	excludeAllTask bool
 }
 
-// up reports whether c runs as Docker counts it: running, paused, or
-// waiting to be restarted by its monitor.
-func up(c *runtime.Container) bool {
-	return live(c) || c.State.Status == runtime.Restarting || c.State.Restarting
-}
-
 func (e *Engine) psFilter(f Filters, recs []*runtime.Container) (*psFilter, error) {
 	if f == nil {
 		f = Filters{}
@@ -211,7 +205,7 @@ func (e *Engine) includes(p *psFilter, c *runtime.Container, nets []string) bool
 		return false
 	}
 	if len(p.exited) > 0 {
-		if up(c) || c.State.StartedAt.IsZero() || !slices.Contains(p.exited, c.State.ExitCode) {
+		if c.Up() || c.State.StartedAt.IsZero() || !slices.Contains(p.exited, c.State.ExitCode) {
 			return false
 		}
 	}
@@ -264,7 +258,7 @@ func (e *Engine) includes(p *psFilter, c *runtime.Container, nets []string) bool
 	}
 	if p.publish != nil || p.expose != nil {
 		found := false
-		if live(c) {
+		if c.Live() {
 			if rec, _ := e.Networks.State(c.ID); rec != nil {
 				for _, b := range rec.Ports {
 					if p.publish[fmt.Sprintf("%d/%s", b.HostPort, b.Proto)] || p.expose[b.Port()] {
@@ -320,7 +314,7 @@ func (e *Engine) ContainerSummaries(ctx context.Context, o ListOptions) ([]Conta
 		if p.since != "" && c.ID == p.since {
 			break
 		}
-		if !up(c) && !all && limit <= 0 {
+		if !c.Up() && !all && limit <= 0 {
 			continue
 		}
 		nets := slices.Sorted(maps.Keys(c.Networks))

@@ -47,7 +47,7 @@ func (e *Engine) WaitContainer(ctx context.Context, ref string, cond WaitConditi
 		return nil, err
 	}
 	id, since := c.ID, time.Now()
-	running := c.State.Status == runtime.Running || c.State.Status == runtime.Paused || c.State.Status == runtime.Restarting
+	running := c.Up()
 	// gone is the exit code of a container removed while it was waited for.
 	gone := func(ctx context.Context, last int) (int, error) {
 		if code, ok := e.lastExit(ctx, id, since); ok {

@@ -247,6 +247,15 @@ type Ulimit struct {
 // StopTimeout is how long `stop` waits for container c before SIGKILL when
 // it is not told: --stop-timeout, else Docker's 10 seconds; a negative
 // --stop-timeout waits for ever.
+// Live reports whether c's process exists: it runs, or is paused.
+func (c *Container) Live() bool { return c.State.Status == Running || c.State.Status == Paused }
+
+// Up reports whether c counts as running where Docker says "Up" (ps
+// without -a, stop, wait): live, or restarting between two of its runs.
+func (c *Container) Up() bool {
+	return c.Live() || c.State.Status == Restarting || c.State.Restarting
+}
+
 func (c *Container) StopTimeout() time.Duration {
 	if t := c.Config.StopTimeout; t != nil {
 		if *t < 0 {

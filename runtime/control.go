@@ -110,7 +110,7 @@ func (s *Store) Wait(ctx context.Context, ref string) (int, error) {
 	if c.State.Status == Exited {
 		return c.State.ExitCode, nil
 	}
-	running := c.State.Status == Running || c.State.Status == Paused
+	running := c.Live()
 	run := c.State.StartedAt
 	for {
 		if err := sleep(ctx, 20*time.Millisecond); err != nil {

@@ -219,7 +219,7 @@ func (s *Store) withCopyFS(ctx context.Context, ref string, write bool, fn func(
 		if err != nil {
 			return err
 		}
-		if c.State.Status == Running || c.State.Status == Paused {
+		if c.Live() {
 			t, err := openTree(s.RootFS(c.ID), "/", nil)
 			if err != nil && !errors.Is(err, os.ErrNotExist) {
 				return err
@@ -270,7 +270,7 @@ func (s *Store) copyStopped(ctx context.Context, id string, write bool, fn func(
 	if err != nil {
 		return err
 	}
-	if c.State.Status == Running || c.State.Status == Paused {
+	if c.Live() {
 		return errCopyRunning
 	}
 	// The lease keeps a prune from taking the mount for a killed process's.

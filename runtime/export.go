@@ -17,7 +17,7 @@ func (s *Store) Export(ctx context.Context, ref string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if c.State.Status == Running || c.State.Status == Paused {
+	if c.Live() {
 		err := rootfs.WriteTree(ctx, w, s.RootFS(c.ID), rootfs.TarOptions{})
 		if errors.Is(err, rootfs.ErrChanged) {
 			// A running container changes its files: the tar holds them as they

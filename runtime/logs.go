@@ -444,7 +444,7 @@ func (lr *lineReader) each(fn func([]byte) error) error {
 // running reports whether container id runs (or is being started).
 func (s *Store) running(ctx context.Context, id string) bool {
 	c, err := s.Get(ctx, id)
-	return err == nil && (c.State.Status == Running || c.State.Status == Paused)
+	return err == nil && c.Live()
 }
 
 // sleep waits for d, or until ctx ends.

@@ -94,7 +94,7 @@ func (s *Store) startOwned(ctx context.Context, id string, o IO, owner *lockfile
 			c, uerr := s.update(bg, id, func(c *Container) error {
 				c.State.Error = err.Error()
 				c.State.ExitCode = exitCodeOf(err)
-				if c.State.Status == Running || c.State.Status == Paused {
+				if c.Live() {
 					c.State.Status, c.State.Pid = Exited, 0
 				}
 				return nil
@@ -111,7 +111,7 @@ func (s *Store) startOwned(ctx context.Context, id string, o IO, owner *lockfile
 
 func (t *Task) start(ctx context.Context, o IO) error {
 	s, c := t.s, t.c
-	if (c.State.Status == Running || c.State.Status == Paused) && s.alive(c.ID) {
+	if c.Live() && s.alive(c.ID) {
 		return fmt.Errorf("container %s: %w", ShortID(c.ID), ErrRunning)
 	}
 	// What a previous run left if its owner was killed.

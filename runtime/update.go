@@ -40,7 +40,7 @@ func (s *Store) Update(ctx context.Context, ref string, o UpdateOptions) (*Conta
 		if err := applyUpdate(&h, o); err != nil {
 			return err
 		}
-		if c.State.Status == Running || c.State.Status == Paused {
+		if c.Live() {
 			if err := s.setResources(id, &h); err != nil && !errors.Is(err, ErrNotRunning) {
 				return fmt.Errorf("Cannot update container %s: %w", ShortID(id), err)
 			}

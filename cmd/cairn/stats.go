@@ -90,7 +90,7 @@ func runStats(cliContext *cli.Context) error {
 		}
 		var out []statsTarget
 		for _, c := range list {
-			if all || c.State.Status == runtime.Running || c.State.Status == runtime.Paused {
+			if all || c.Live() {
 				out = append(out, statsTarget{key: runtime.ShortID(c.ID), c: c})
 			}
 		}
