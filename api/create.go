@@ -180,7 +180,7 @@ func createOptions(name string, req *createRequest) (runtime.CreateOptions, erro
 	n.Expose = slices.Sorted(maps.Keys(cfg.ExposedPorts))
 	ports, err := network.BindingsOf(h.PortBindings)
 	if err != nil {
-		return o, badRequest("HostConfig.PortBindings: %v", strings.TrimPrefix(err.Error(), network.ErrInvalid.Error()+": "))
+		return o, badRequest("HostConfig.PortBindings: %v", dockerError(err))
 	}
 	n.Ports = ports
 	if req.NetworkingConfig != nil {
@@ -196,17 +196,11 @@ func createOptions(name string, req *createRequest) (runtime.CreateOptions, erro
 			if ep == nil {
 				continue
 			}
-			if len(ep.Links) > 0 {
-				return o, badRequest("NetworkingConfig.EndpointsConfig[%s].Links: legacy container links: use a user-defined network", name)
-			}
-			if len(ep.DriverOpts) > 0 {
-				return o, badRequest("NetworkingConfig.EndpointsConfig[%s].DriverOpts: endpoint driver options are not supported", name)
+			if err := ep.check("NetworkingConfig.EndpointsConfig[" + name + "]"); err != nil {
+				return o, err
 			}
 			n.Aliases = ep.Aliases
 			if ep.IPAMConfig != nil {
-				if ep.IPAMConfig.IPv6Address != "" || len(ep.IPAMConfig.LinkLocalIPs) > 0 {
-					return o, badRequest("NetworkingConfig.EndpointsConfig[%s].IPAMConfig: cairn's networks are IPv4 only, without link-local addresses", name)
-				}
 				n.IP = ep.IPAMConfig.IPv4Address
 			}
 			if ep.MacAddress != "" {

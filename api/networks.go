@@ -10,7 +10,6 @@ import (
 	"maps"
 	"net/http"
 	"slices"
-	"strings"
 
 	"github.com/cairn-runtime/cairn/engine"
 	"github.com/cairn-runtime/cairn/network"
@@ -30,13 +29,6 @@ func (s *Server) networkRoutes() {
 	s.handle("GET /system/df", s.diskUsage)
 }
 
-// inDockerWords is err answered with status, its text that of Docker:
-// without the words of sentinel that cairn puts before it.
-func inDockerWords(err, sentinel error, status int) error {
-	msg := strings.TrimPrefix(err.Error(), sentinel.Error()+": ")
-	return &apiError{status: status, err: fmt.Errorf("%s%w", msg, silent{err})}
-}
-
 // silent wraps an error for errors.Is without adding to the text.
 type silent struct{ err error }
 
@@ -44,7 +36,7 @@ func (s silent) Error() string { return "" }
 func (s silent) Unwrap() error { return s.err }
 
 // networkError gives the network store's refusals dockerd 20.10's statuses
-// and words: 403 for what may not be done to a network (a predefined one,
+// (writeError gives them its words): 403 for what may not be done to a network (a predefined one,
 // one in use, an endpoint that exists), 500 for a container that is not
 // connected, as dockerd answers them.
 func networkError(err error) error {
@@ -61,7 +53,7 @@ func networkError(err error) error {
 		{engine.ErrInvalid, http.StatusBadRequest},
 	} {
 		if errors.Is(err, c.sentinel) {
-			return inDockerWords(err, c.sentinel, c.status)
+			return &apiError{status: c.status, err: err}
 		}
 	}
 	return err
@@ -185,7 +177,7 @@ func (s *Server) createNetwork(w http.ResponseWriter, r *http.Request) error {
 	n, err := s.e.CreateNetwork(r.Context(), o)
 	switch {
 	case errors.Is(err, network.ErrExists):
-		return inDockerWords(err, network.ErrExists, http.StatusConflict)
+		return &apiError{status: http.StatusConflict, err: err}
 	case errors.Is(err, network.ErrPredefined):
 		return &apiError{status: http.StatusForbidden, err: fmt.Errorf("operation is not permitted on predefined %s network", req.Name)}
 	case err != nil:
@@ -209,6 +201,20 @@ type endpointConfig struct {
 	MacAddress string
 }
 
+// check refuses what cairn does not do of an endpoint, by its name
+// (where: the field that holds ep).
+func (ep *endpointConfig) check(where string) error {
+	switch {
+	case len(ep.Links) > 0:
+		return badRequest("%s.Links: legacy container links: use a user-defined network, where containers reach each other by name and alias", where)
+	case len(ep.DriverOpts) > 0:
+		return badRequest("%s.DriverOpts: endpoint driver options are not supported", where)
+	case ep.IPAMConfig != nil && (ep.IPAMConfig.IPv6Address != "" || len(ep.IPAMConfig.LinkLocalIPs) > 0):
+		return badRequest("%s.IPAMConfig: cairn's networks are IPv4 only, without link-local addresses", where)
+	}
+	return nil
+}
+
 func (s *Server) connectNetwork(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
 		Container      string
@@ -222,19 +228,14 @@ func (s *Server) connectNetwork(w http.ResponseWriter, r *http.Request) error {
 	}
 	var o engine.ConnectOptions
 	if ep := req.EndpointConfig; ep != nil {
-		switch {
-		case len(ep.Links) > 0:
-			return badRequest("links are not supported: containers on a user network reach each other by name and alias")
-		case len(ep.DriverOpts) > 0:
-			return badRequest("endpoint driver options are not supported: %v", ep.DriverOpts)
-		case ep.MacAddress != "":
-			return badRequest("a MAC address is given at run (--mac-address), not at connect")
+		if err := ep.check("EndpointConfig"); err != nil {
+			return err
+		}
+		if ep.MacAddress != "" {
+			return badRequest("EndpointConfig.MacAddress: a MAC address is given at run (--mac-address), not at connect")
 		}
 		o.Aliases = ep.Aliases
 		if c := ep.IPAMConfig; c != nil {
-			if c.IPv6Address != "" || len(c.LinkLocalIPs) > 0 {
-				return badRequest("IPv6 and link-local addresses are not supported: cairn's networks are IPv4 only")
-			}
 			o.IP = c.IPv4Address
 		}
 	}

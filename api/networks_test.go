@@ -52,7 +52,7 @@ func TestNetworkCreateOptions(t *testing.T) {
 }
 
 // The network store's refusals keep their sentinel for errors.Is and get
-// dockerd's status and words.
+// dockerd's status and, as writeError answers them, its words.
 func TestNetworkErrorStatus(t *testing.T) {
 	for _, c := range []struct {
 		err    error
@@ -67,8 +67,8 @@ func TestNetworkErrorStatus(t *testing.T) {
 		{fmt.Errorf("%w: web", runtime.ErrNotFound), 404, "No such container: web"},
 	} {
 		err := networkError(c.err)
-		if statusOf(err) != c.status || err.Error() != c.text || !errors.Is(err, c.err) {
-			t.Errorf("%v: %d %q", c.err, statusOf(err), err.Error())
+		if statusOf(err) != c.status || dockerError(err).Error() != c.text || !errors.Is(err, c.err) {
+			t.Errorf("%v: %d %q", c.err, statusOf(err), dockerError(err).Error())
 		}
 	}
 	err := volumeError(fmt.Errorf("%w: v", runtime.ErrVolumeNotFound), "v")
@@ -76,7 +76,7 @@ func TestNetworkErrorStatus(t *testing.T) {
 		t.Errorf("volume not found: %d %q", statusOf(err), err)
 	}
 	err = volumeError(fmt.Errorf("%w: remove v: volume is in use - [abc]", runtime.ErrConflict), "v")
-	if statusOf(err) != 409 || err.Error() != "remove v: volume is in use - [abc]" {
+	if statusOf(err) != 409 || dockerError(err).Error() != "remove v: volume is in use - [abc]" {
 		t.Errorf("volume in use: %d %q", statusOf(err), err)
 	}
 }

@@ -241,15 +241,20 @@ type dockerWorded struct {
 func (e *dockerWorded) Error() string { return e.msg }
 func (e *dockerWorded) Unwrap() error { return e.err }
 
-// dockerError is err as dockerd words it: the runtime's and the engine's
-// errors say "<sentinel>: <Docker's message>", where the sentinel picks
-// the status and is no part of Docker's text.
+// prefixed are the sentinels whose errors say "<sentinel>: <Docker's
+// message>": the sentinel picks the status and is no part of Docker's
+// text.
+var prefixed = []error{runtime.ErrInvalid, runtime.ErrConflict, runtime.ErrNotRunning, runtime.ErrRunning, engine.ErrInvalid,
+	network.ErrNotFound, network.ErrExists, network.ErrInUse, network.ErrInvalid, network.ErrPredefined, network.ErrNotConnected}
+
+// dockerError is err as dockerd words it: without the words of the
+// sentinel it begins with (see prefixed), still that sentinel.
 func dockerError(err error) error {
 	if err == nil {
 		return nil
 	}
 	msg := err.Error()
-	for _, s := range []error{runtime.ErrInvalid, runtime.ErrConflict, runtime.ErrNotRunning, runtime.ErrRunning, engine.ErrInvalid} {
+	for _, s := range prefixed {
 		if errors.Is(err, s) {
 			msg = strings.TrimPrefix(msg, s.Error()+": ")
 		}

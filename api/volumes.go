@@ -25,15 +25,12 @@ func (s *Server) volumeRoutes() {
 	s.handle("DELETE /volumes/{name}", s.removeVolume)
 }
 
-// volumeError gives the volume store's refusals dockerd's words.
+// volumeError gives a missing volume dockerd's words (statusOf and
+// writeError answer the store's other refusals).
 func volumeError(err error, name string) error {
 	switch {
 	case errors.Is(err, runtime.ErrVolumeNotFound):
 		return &apiError{status: http.StatusNotFound, err: fmt.Errorf("get %s: no such volume%w", name, silent{err})}
-	case errors.Is(err, runtime.ErrConflict):
-		return inDockerWords(err, runtime.ErrConflict, http.StatusConflict)
-	case errors.Is(err, runtime.ErrInvalid):
-		return inDockerWords(err, runtime.ErrInvalid, http.StatusBadRequest)
 	}
 	return err
 }
