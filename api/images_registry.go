@@ -116,11 +116,8 @@ func (p *pullStream) Done(res engine.Pulled, err error) {
 	if err != nil {
 		return
 	}
-	p.statusLine("Digest: " + res.Digest.String())
-	if res.UpToDate {
-		p.statusLine("Status: Image is up to date for " + image.FamiliarName(res.Name))
-	} else {
-		p.statusLine("Status: Downloaded newer image for " + image.FamiliarName(res.Name))
+	for _, l := range engine.PullSummary(res) {
+		p.statusLine(l)
 	}
 }
 

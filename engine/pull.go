@@ -194,3 +194,13 @@ func (e *Engine) CheckLogin(ctx context.Context, server, user, password string) 
 	host = registry.LoginHost(server)
 	return host, c.Login(ctx, host, user, password)
 }
+
+// PullSummary is what a pull says when it has ended, as dockerd words
+// it: the digest, then whether it brought anything new.
+func PullSummary(p registry.Pulled) []string {
+	status := "Status: Downloaded newer image for "
+	if p.UpToDate {
+		status = "Status: Image is up to date for "
+	}
+	return []string{"Digest: " + p.Digest.String(), status + image.FamiliarName(p.Name)}
+}

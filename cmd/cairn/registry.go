@@ -82,11 +82,8 @@ func (r *pullReport) Done(p registry.Pulled, err error) {
 	if p.Mirror != "" {
 		fmt.Fprintf(r.out, "Pulled through the mirror %s\n", p.Mirror)
 	}
-	fmt.Fprintf(r.out, "Digest: %s\n", p.Digest)
-	if p.UpToDate {
-		fmt.Fprintf(r.out, "Status: Image is up to date for %s\n", image.FamiliarName(p.Name))
-	} else {
-		fmt.Fprintf(r.out, "Status: Downloaded newer image for %s\n", image.FamiliarName(p.Name))
+	for _, l := range engine.PullSummary(p) {
+		fmt.Fprintln(r.out, l)
 	}
 }
 
