@@ -55,6 +55,9 @@ type Result struct {
 	// Changed names files that changed while they were read (with Pause
 	// off): the layer holds them as they were read, whole.
 	Changed error
+	// NotPaused says why the container ran on while it was read though
+	// Pause was asked (a rootless container without a freezer).
+	NotPaused string
 }
 
 // Commit makes the image of a container's changes.

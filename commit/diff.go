@@ -108,6 +108,6 @@ func Diff(ctx context.Context, upper, base string) ([]PathChange, error) {
 // opaque reports whether the upper directory fd hides what lies below it.
 func opaque(fd int) bool {
 	var v [1]byte
-	n, err := unix.Fgetxattr(fd, "trusted.overlay.opaque", v[:])
+	n, err := unix.Fgetxattr(fd, rootfs.OverlayOpaque, v[:])
 	return err == nil && n == 1 && v[0] == 'y'
 }

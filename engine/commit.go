@@ -52,11 +52,17 @@ func (e *Engine) Commit(ctx context.Context, ref string, o commit.Options) (comm
 	if err != nil {
 		return commit.Result{}, fmt.Errorf("container %s: its image: %w", runtime.ShortID(c.ID), err)
 	}
+	notPaused := ""
+	if o.Pause && !e.Containers.CanFreeze() {
+		// As Podman does for its rootless containers on cgroup v1.
+		o.Pause, notPaused = false, "a rootless container has no freezer cgroup on cgroup v1: committed without pausing it"
+	}
 	res, err := commit.Commit(ctx, e.Images, commit.Source{
 		Upper: e.Containers.Upper(c.ID), Image: img, Config: c.Config.DockerOCIImageConfig,
 		What:   "container " + runtime.ShortID(c.ID),
 		Freeze: func() (func() error, error) { return e.Containers.Freeze(ctx, c.ID) },
 	}, o)
+	res.NotPaused = notPaused
 	if err == nil {
 		e.emitCommit(c, res, o)
 	}

@@ -36,6 +36,15 @@ type Options struct {
 	// Monitor returns the command that re-executes cairn as the monitor of
 	// a detached container (see runtime.Store.StartDetached).
 	Monitor func(id string) *exec.Cmd
+	// Rootless opens the store of an unprivileged user from inside that
+	// user's namespace (package rootless): its containers get a user-mode
+	// network (pasta) instead of bridges, and limits this host cannot
+	// delegate to the user are refused.
+	Rootless bool
+	// RunBase is the directory under which runtime state lives when Run
+	// and NetworkRun are empty: /run/cairn, or the user's runtime
+	// directory.
+	RunBase string
 }
 
 // Engine is cairn's stores under one root and what is done across them.
@@ -52,21 +61,28 @@ type Engine struct {
 	// which every cairn process on the store appends to.
 	Events *events.Journal
 
+	rootless       bool
 	registryConfig string
 	registryOnce   sync.Once
 	registry       *registry.Config
 	registryErr    error
 }
 
+// runBase is where runtime state lives by default: on /run, a tmpfs, so
+// that nothing of it outlives a reboot.
+const runBase = "/run/cairn"
+
 // NetworkRunDir is where the network's host-wide state lives: every root's
 // containers share the host's bridges, addresses and firewall.
-const NetworkRunDir = "/run/cairn/network"
+const NetworkRunDir = runBase + "/network"
 
-// RunDir is where the runtime state of the store at root lives: on /run, a
-// tmpfs, so that it does not outlive a reboot; one directory per store root.
-func RunDir(root string) string {
+// RunDir is where the runtime state of the store at root lives by default:
+// one directory per store root under /run/cairn.
+func RunDir(root string) string { return runDirIn(runBase, root) }
+
+func runDirIn(base, root string) string {
 	sum := sha256.Sum256([]byte(root))
-	return filepath.Join("/run/cairn", hex.EncodeToString(sum[:8]))
+	return filepath.Join(base, hex.EncodeToString(sum[:8]))
 }
 
 // Open opens (creating them if needed) the stores under o.Root.
@@ -90,26 +106,37 @@ func Open(o Options) (*Engine, error) {
 	if err != nil {
 		return fail(err)
 	}
+	base := o.RunBase
+	if base == "" {
+		base = runBase
+	}
 	run := o.Run
 	if run == "" {
-		run = RunDir(root)
+		run = runDirIn(base, root)
 	}
 	netRun := o.NetworkRun
 	if netRun == "" {
-		netRun = NetworkRunDir
+		netRun = filepath.Join(base, "network")
 	}
-	nets, err := network.Open(network.Options{Root: root, Run: netRun})
+	netOpts := network.Options{Root: root, Run: netRun}
+	if o.Rootless {
+		// Named network namespaces live in the user's runtime directory,
+		// bound in the user's mount namespace.
+		netOpts.NetNS, netOpts.UserMode = filepath.Join(base, "netns"), true
+	}
+	nets, err := network.Open(netOpts)
 	if err != nil {
 		return fail(err)
 	}
 	journal := events.Open(filepath.Join(root, "events.log"), 0)
 	ctrs, err := runtime.Open(runtime.Options{
 		Root: root, Run: run, Tmp: tmp, Images: imgs, Snapshots: snaps, Networks: nets, Monitor: o.Monitor, Events: journal,
+		Rootless: o.Rootless,
 	})
 	if err != nil {
 		return fail(err)
 	}
-	return &Engine{Root: root, Images: imgs, Snapshots: snaps, Containers: ctrs, Networks: nets, Events: journal, registryConfig: o.RegistryConfig}, nil
+	return &Engine{Root: root, Images: imgs, Snapshots: snaps, Containers: ctrs, Networks: nets, Events: journal, registryConfig: o.RegistryConfig, rootless: o.Rootless}, nil
 }
 
 // Tmp is the root's directory for work in progress.

@@ -8,8 +8,12 @@ import (
 	goruntime "runtime"
 	"runtime/debug"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cairn-runtime/cairn/network"
+	"github.com/cairn-runtime/cairn/rootless"
 
 	"github.com/cairn-runtime/cairn/runtime"
 	"golang.org/x/sys/unix"
@@ -188,6 +192,20 @@ type Info struct {
 	RuncCommit         struct{ ID, Expected string }
 	SecurityOptions    []string
 	Warnings           []string
+	// Rootless is set for the store of an unprivileged user: cairn's own
+	// field, as Podman's host.security.rootless and idMappings are.
+	Rootless *RootlessInfo `json:",omitempty"`
+}
+
+// RootlessInfo is what `cairn info` says of a rootless store.
+type RootlessInfo struct {
+	UID      int      // the user's own ID: container root
+	UIDMap   []string // the namespace's maps, "inside:outside:count"
+	GIDMap   []string
+	PausePID int    // the process that holds the user's namespace
+	Storage  string // how layers are mounted
+	Network  string // the user-mode network's helper
+	Limits   string // which limits can be enforced
 }
 
 // Runtime is an OCI runtime of Info.
@@ -236,7 +254,16 @@ func (e *Engine) Info(ctx context.Context) (*Info, error) {
 		{"Backing Filesystem", backingFS(e.Root)},
 		{"Supports d_type", "true"},
 		{"Native Overlay Diff", "true"}, // commit reads the upper directory
-		{"userxattr", "false"},
+		{"userxattr", strconv.FormatBool(e.rootless)},
+	}
+	if e.rootless {
+		v.SecurityOptions = append(v.SecurityOptions, "name=rootless")
+		v.Rootless = rootlessInfo()
+		if !e.Containers.CanFreeze() {
+			v.CgroupDriver = "none" // as rootless Docker says on cgroup v1
+			v.MemoryLimit, v.PidsLimit, v.CPUShares = false, false, false
+			v.Warnings = append(v.Warnings, "WARNING: a rootless store on cgroup v1 has no limits and no pause: they are refused, and commit does not pause")
+		}
 	}
 	v.Plugins.Volume = []string{"local"}
 	v.Plugins.Network = []string{"bridge", "host", "null"}
@@ -339,4 +366,29 @@ func backingFS(dir string) string {
 		return n
 	}
 	return "<unknown>"
+}
+
+// rootlessInfo describes the user namespace this cairn runs in.
+func rootlessInfo() *RootlessInfo {
+	r := &RootlessInfo{UID: rootless.UID(), PausePID: rootless.PausePID(), Storage: "overlay, native, userxattr (Linux 5.11 on)"}
+	for _, m := range []struct {
+		file string
+		out  *[]string
+	}{{"uid_map", &r.UIDMap}, {"gid_map", &r.GIDMap}} {
+		maps, _ := rootless.ReadMappings(m.file)
+		for _, l := range maps {
+			*m.out = append(*m.out, l.String())
+		}
+	}
+	if p, err := network.UserModeHelper(); err == nil {
+		r.Network = "pasta (" + p + "), ports forwarded by pasta"
+	} else {
+		r.Network = "none: " + err.Error()
+	}
+	if runtime.CgroupVersion() == "2" {
+		r.Limits = "cgroup v2: those of the controllers delegated to the user"
+	} else {
+		r.Limits = "none: cgroup v" + runtime.CgroupVersion() + " delegates no cgroup to a user"
+	}
+	return r
 }

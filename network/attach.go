@@ -76,6 +76,9 @@ func (s *Store) Attach(ctx context.Context, req Request) (*Attachment, error) {
 	if len(req.Networks) == 0 {
 		return nil, fmt.Errorf("%w: no network to attach %s to", ErrInvalid, short(req.ID))
 	}
+	if s.userMode {
+		return s.attachUserMode(req)
+	}
 	others, err := s.records()
 	if err != nil {
 		return nil, err
@@ -175,7 +178,7 @@ func (s *Store) attach(req Request, r *Record) error {
 		}
 		failpoint.Hit("network-bridge")
 	}
-	if err := newNetNS(r.NetNS); err != nil {
+	if err := newNetNS(r.NetNS, true); err != nil {
 		return err
 	}
 	failpoint.Hit("network-netns")
@@ -286,6 +289,9 @@ func (s *Store) detach(r *Record) error {
 		if err := deleteNetNS(r.NetNS); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if err := stopPasta(r.Pasta); err != nil {
+		errs = append(errs, err)
 	}
 	flushConntrack(r.Ports)
 	for _, e := range r.Endpoints {

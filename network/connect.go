@@ -15,6 +15,9 @@ import (
 // Connect gives running container id an interface on one more network, as
 // `docker network connect` does.
 func (s *Store) Connect(ctx context.Context, id string, er EndpointRequest) (*Endpoint, error) {
+	if s.userMode {
+		return nil, errUserMode(er.Network)
+	}
 	l, err := s.lock(ctx)
 	if err != nil {
 		return nil, err

@@ -20,10 +20,16 @@ import (
 // per network; a veth pair per container and network. All through netlink,
 // in this process.
 
-// newNetNS makes the network namespace bound on path, with its loopback up.
-func newNetNS(path string) error {
+// newNetNS makes the network namespace bound on path, with its loopback up;
+// shared, it first makes path's directory a mount point with shared
+// propagation (sharedMountDir).
+func newNetNS(path string, shared bool) error {
 	dir := filepath.Dir(path)
-	if err := sharedMountDir(dir); err != nil {
+	if !shared {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return err
+		}
+	} else if err := sharedMountDir(dir); err != nil {
 		return err
 	}
 	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0o444)

@@ -74,6 +74,8 @@ type Store struct {
 	defs  string // <root>/networks: user network definitions
 	run   string // host-wide state (/run/cairn/network)
 	netns string // where named network namespaces are bound (/run/netns)
+	// userMode: the store of an unprivileged user (see usermode.go).
+	userMode bool
 }
 
 // Options open a network store.
@@ -84,11 +86,16 @@ type Options struct {
 	// NetNS is where network namespaces are bound, as iproute2's
 	// `ip netns` keeps them: /run/netns.
 	NetNS string
+	// UserMode opens the network of an unprivileged user, in its user
+	// namespace: the default network is a network namespace per container
+	// connected by pasta, whose port forwarder publishes its ports; there
+	// are no bridges, no firewall lines and no user networks.
+	UserMode bool
 }
 
 // Open opens the network store of a cairn root.
 func Open(o Options) (*Store, error) {
-	s := &Store{root: o.Root, defs: filepath.Join(o.Root, "networks"), run: o.Run, netns: o.NetNS}
+	s := &Store{root: o.Root, defs: filepath.Join(o.Root, "networks"), run: o.Run, netns: o.NetNS, userMode: o.UserMode}
 	if s.netns == "" {
 		s.netns = "/run/netns"
 	}
@@ -140,6 +147,9 @@ type CreateOptions struct {
 // Create defines a user network. Its bridge is made when a container
 // first joins it.
 func (s *Store) Create(ctx context.Context, o CreateOptions) (*Network, error) {
+	if s.userMode {
+		return nil, errUserMode(o.Name)
+	}
 	if !validName(o.Name) {
 		return nil, fmt.Errorf("%w: invalid network name %q: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", ErrInvalid, o.Name)
 	}

@@ -29,6 +29,9 @@ type Record struct {
 	Ports      []PortBinding `json:"ports,omitempty"`
 	// Rules says the container's firewall lines may exist.
 	Rules bool `json:"rules,omitempty"`
+	// Pasta is the pid of the pasta process of a rootless container's
+	// network (see usermode.go).
+	Pasta int `json:"pasta,omitempty"`
 }
 
 // Endpoint is a container's interface on one network.

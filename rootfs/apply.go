@@ -226,7 +226,7 @@ func (a *applier) mkdir(pfd int, base string, comps []string, hdr *tar.Header) e
 		return err
 	}
 	if err := unix.Fchownat(pfd, base, hdr.Uid, hdr.Gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return fmt.Errorf("chown: %w", err)
+		return chownError(hdr, err)
 	}
 	if hasXattrs(hdr) {
 		fd, err := unix.Openat(pfd, base, dirFlags, 0)
@@ -249,7 +249,7 @@ func (a *applier) rootEntry(hdr *tar.Header) error {
 		return fmt.Errorf("entry would replace the layer root: %w", ErrUnsafe)
 	}
 	if err := unix.Fchown(a.root, hdr.Uid, hdr.Gid); err != nil {
-		return fmt.Errorf("chown: %w", err)
+		return chownError(hdr, err)
 	}
 	if err := a.xattrs(hdr, a.root, -1, ""); err != nil {
 		return err
@@ -302,18 +302,25 @@ func (a *applier) special(pfd int, base string, hdr *tar.Header) error {
 		}
 		dev = int(unix.Mkdev(uint32(hdr.Devmajor), uint32(hdr.Devminor)))
 	}
+	skipped := false
 	_, err := a.create(pfd, base, false, func() error {
+		var err error
 		switch hdr.Typeflag {
 		case tar.TypeSymlink:
 			return unix.Symlinkat(hdr.Linkname, pfd, base)
 		case tar.TypeChar:
-			return unix.Mknodat(pfd, base, unix.S_IFCHR|0o600, dev)
+			err = unix.Mknodat(pfd, base, unix.S_IFCHR|0o600, dev)
 		case tar.TypeBlock:
-			return unix.Mknodat(pfd, base, unix.S_IFBLK|0o600, dev)
+			err = unix.Mknodat(pfd, base, unix.S_IFBLK|0o600, dev)
+		default:
+			return unix.Mknodat(pfd, base, unix.S_IFIFO|0o600, 0)
 		}
-		return unix.Mknodat(pfd, base, unix.S_IFIFO|0o600, 0)
+		if err != nil && skipDevice(hdr, err) {
+			skipped, err = true, nil
+		}
+		return err
 	})
-	if err != nil {
+	if err != nil || skipped {
 		return err
 	}
 	return a.meta(-1, pfd, base, hdr)
@@ -370,7 +377,7 @@ func (a *applier) meta(fd, pfd int, base string, hdr *tar.Header) error {
 		err = unix.Fchownat(pfd, base, hdr.Uid, hdr.Gid, unix.AT_SYMLINK_NOFOLLOW)
 	}
 	if err != nil {
-		return fmt.Errorf("chown: %w", err)
+		return chownError(hdr, err)
 	}
 	// After chown, which drops security.capability; before chmod.
 	if err := a.xattrs(hdr, fd, pfd, base); err != nil {

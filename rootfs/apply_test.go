@@ -161,11 +161,11 @@ func TestApplyWhiteouts(t *testing.T) {
 		}
 	}
 	for _, name := range []string{"deep", "."} {
-		if got := getxattr(t, filepath.Join(root, name), overlayOpaque); got != "y" {
-			t.Errorf("%s: %s = %q, want y", name, overlayOpaque, got)
+		if got := getxattr(t, filepath.Join(root, name), OverlayOpaque); got != "y" {
+			t.Errorf("%s: %s = %q, want y", name, OverlayOpaque, got)
 		}
 	}
-	if _, err := unix.Lgetxattr(filepath.Join(root, "deep/dir"), overlayOpaque, nil); err != unix.ENODATA {
+	if _, err := unix.Lgetxattr(filepath.Join(root, "deep/dir"), OverlayOpaque, nil); err != unix.ENODATA {
 		t.Errorf("deep/dir is opaque too (err %v)", err)
 	}
 	for name, typ := range map[string]uint32{

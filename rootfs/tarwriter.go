@@ -287,7 +287,7 @@ func (t *TarWriter) entry(ctx context.Context, pfd int, base, name string) (uint
 	}
 	if err == nil && typ == unix.S_IFDIR && t.opts.Overlay {
 		var v [1]byte
-		if n, xerr := unix.Getxattr(procFD(fd), overlayOpaque, v[:]); xerr == nil && n == 1 && v[0] == 'y' {
+		if n, xerr := unix.Getxattr(procFD(fd), OverlayOpaque, v[:]); xerr == nil && n == 1 && v[0] == 'y' {
 			err = t.AddOpaque(name)
 		}
 	}

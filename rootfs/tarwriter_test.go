@@ -610,11 +610,11 @@ func TestTarWriterWhiteouts(t *testing.T) {
 		}
 	}
 	for _, name := range []string{"o", "."} {
-		if got := getxattr(t, filepath.Join(root, name), overlayOpaque); got != "y" {
-			t.Errorf("%s: %s = %q, want y", name, overlayOpaque, got)
+		if got := getxattr(t, filepath.Join(root, name), OverlayOpaque); got != "y" {
+			t.Errorf("%s: %s = %q, want y", name, OverlayOpaque, got)
 		}
 	}
-	if _, err := unix.Lgetxattr(filepath.Join(root, "d"), overlayOpaque, nil); err != unix.ENODATA {
+	if _, err := unix.Lgetxattr(filepath.Join(root, "d"), OverlayOpaque, nil); err != unix.ENODATA {
 		t.Errorf("d is opaque (%v)", err)
 	}
 }

@@ -17,12 +17,11 @@ const (
 	whiteoutPrefix = ".wh."         // .wh.NAME deletes NAME
 	whiteoutMeta   = ".wh..wh."     // Docker's markers, skipped, but for
 	whiteoutOpaque = ".wh..wh..opq" // which deletes its directory's contents
-
-	// overlayOpaque set to "y" marks an overlay directory whose contents
-	// hide those of the layers below. It is one of overlayfs's own xattrs,
-	// never copied from or to a tar entry (see xattrRules).
-	overlayOpaque = "trusted.overlay.opaque"
 )
+
+// OverlayOpaque (userns.go) set to "y" marks an overlay directory whose
+// contents hide those of the layers below. It is one of overlayfs's own
+// xattrs, never copied from or to a tar entry (see xattrRules).
 
 // whiteout turns an OCI whiteout into an overlay one.
 func (a *applier) whiteout(parent []string, base string) error {
@@ -31,8 +30,8 @@ func (a *applier) whiteout(parent []string, base string) error {
 		if err != nil {
 			return err
 		}
-		if err := unix.Fsetxattr(fd, overlayOpaque, []byte("y"), 0); err != nil {
-			return fmt.Errorf("set %s: %w", overlayOpaque, err)
+		if err := unix.Fsetxattr(fd, OverlayOpaque, []byte("y"), 0); err != nil {
+			return fmt.Errorf("set %s: %w", OverlayOpaque, err)
 		}
 		return nil
 	}

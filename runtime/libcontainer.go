@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/moby/sys/userns"
+
 	"github.com/cairn-runtime/cairn/snapshot"
 	"github.com/opencontainers/cgroups"
 	_ "github.com/opencontainers/cgroups/devices" // device rules, which specconv emits
@@ -40,7 +42,7 @@ func Init() { libcontainer.Init() }
 
 // create makes the libcontainer container of c from its runtime-spec.
 func (s *Store) create(id string, spec *specs.Spec) (*libcontainer.Container, error) {
-	cfg, err := specconv.CreateLibcontainerConfig(&specconv.CreateOpts{CgroupName: id, Spec: spec})
+	cfg, err := specconv.CreateLibcontainerConfig(&specconv.CreateOpts{CgroupName: id, Spec: spec, RootlessCgroups: userns.RunningInUserNS()})
 	if err != nil {
 		return nil, err
 	}

@@ -108,6 +108,10 @@ func (s *Store) Serve(ctx context.Context, id string) error {
 		}
 	}()
 	ctx = context.WithoutCancel(ctx)
+	// Inherited without close-on-exec: what the monitor starts (a
+	// rootless container's pasta, which stays) must not hold the report
+	// open, or its reader never sees its end.
+	syscall.CloseOnExec(3)
 	out := os.NewFile(3, "report")
 	// The owner lock first: a second monitor of a running container must
 	// not take the attach socket of the first.

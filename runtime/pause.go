@@ -25,6 +25,9 @@ func (s *Store) Freeze(ctx context.Context, ref string) (thaw func() error, err 
 	if c.State.Status != Running {
 		return func() error { return nil }, nil
 	}
+	if !s.CanFreeze() {
+		return nil, errNoFreezer(c.ID)
+	}
 	l, err := lockfile.Exclusive(ctx, s.path(c.ID, "pause.lock"))
 	if err != nil {
 		return nil, err
@@ -83,6 +86,9 @@ func (s *Store) Pause(ctx context.Context, ref string) error {
 	c, err := s.Get(ctx, ref)
 	if err != nil {
 		return err
+	}
+	if !s.CanFreeze() {
+		return errNoFreezer(c.ID)
 	}
 	switch c.State.Status {
 	case Paused:

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/moby/sys/userns"
+
 	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	"github.com/moby/profiles/seccomp"
 	"github.com/moby/sys/capability"
@@ -331,10 +333,25 @@ func (s *Store) spec(c *Container, rootfs string, proc *specs.Process, netns, fi
 	}
 	switch netns {
 	case "host":
+		if userns.RunningInUserNS() {
+			// sysfs is mounted only by the user namespace that owns the
+			// network namespace: a rootless container on the host's
+			// network binds the host's /sys, as runc's rootless spec does.
+			for i, m := range spec.Mounts {
+				if m.Type == "sysfs" {
+					spec.Mounts[i] = specs.Mount{Destination: "/sys", Type: "bind", Source: "/sys", Options: ro("rbind", "nosuid", "noexec", "nodev")}
+				}
+			}
+		}
 	case "":
 		ns(specs.NetworkNamespace, "")
 	default:
 		ns(specs.NetworkNamespace, netns)
+	}
+	if userns.RunningInUserNS() {
+		// The cgroups are not this user's to make: libcontainer joins
+		// none it cannot write (checkRootless has refused any limit).
+		spec.Linux.CgroupsPath = ""
 	}
 
 	// Mounts: /etc's files, then volumes, binds and tmpfs, parents first.

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/moby/sys/mountinfo"
+	"github.com/moby/sys/userns"
 
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
@@ -72,6 +73,13 @@ func (s *Store) Overlay(chainID digest.Digest, l Layers) (Mount, error) {
 		return Mount{Type: "bind", Source: lowers[0], Options: []string{"rbind", "ro"}}, nil
 	}
 	opts := append([]string{"lowerdir=" + strings.Join(lowers, ":")}, overlayOptions...)
+	if userns.RunningInUserNS() {
+		// An overlayfs mounted in a user namespace (Linux 5.11 on) keeps
+		// its opaque marks in user.overlay.* xattrs; with userxattr the
+		// kernel takes redirect_dir=off for "follow" and refuses it, and
+		// "nofollow" is as strict: no redirect is made or followed.
+		opts = append([]string{"lowerdir=" + strings.Join(lowers, ":")}, "redirect_dir=nofollow", "metacopy=off", "index=off", "userxattr")
+	}
 	if l.Upper != "" {
 		opts = append(opts, "upperdir="+l.Upper, "workdir="+l.Work)
 	}

@@ -64,6 +64,9 @@ func runCommit(cliContext *cli.Context) error {
 		}
 		return err
 	}
+	if res.NotPaused != "" {
+		fmt.Fprintf(os.Stderr, "WARNING: %s\n", res.NotPaused)
+	}
 	if res.Changed != nil {
 		fmt.Fprintf(os.Stderr, "warning: files changed while they were committed (use --pause): %v\n", res.Changed)
 	}

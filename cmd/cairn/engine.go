@@ -21,8 +21,12 @@ func openEngine(cliContext *cli.Context) (*engine.Engine, error) {
 	if err != nil {
 		return nil, &statusError{code: exitCairn, err: fmt.Errorf("find cairn's own binary: %w", err)}
 	}
+	base, rootless, err := runBase()
+	if err != nil {
+		return nil, &statusError{code: exitCairn, err: err}
+	}
 	e, err := engine.Open(engine.Options{
-		Root: root, RegistryConfig: cliContext.String("config"),
+		Root: root, RegistryConfig: cliContext.String("config"), RunBase: base, Rootless: rootless,
 		Monitor: func(id string) *exec.Cmd {
 			return exec.Command(self, "--root", root, monitorCommandName, id)
 		},

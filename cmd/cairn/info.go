@@ -96,6 +96,16 @@ func writeInfo(w io.Writer, info *engine.Info) {
 			}
 		}
 	}
+	if r := info.Rootless; r != nil {
+		p(" Rootless:")
+		p("  User: %d (container root)", r.UID)
+		p("  UID Map: %s", strings.Join(r.UIDMap, " "))
+		p("  GID Map: %s", strings.Join(r.GIDMap, " "))
+		p("  Pause Process: %d", r.PausePID)
+		p("  Storage: %s", r.Storage)
+		p("  Network: %s", r.Network)
+		p("  Limits: %s", r.Limits)
+	}
 	p(" Kernel Version: %s", info.KernelVersion)
 	p(" Operating System: %s", info.OperatingSystem)
 	p(" OSType: %s", info.OSType)

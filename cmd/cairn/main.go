@@ -52,6 +52,7 @@ func newApp() *cli.App {
 			configFlag,
 		},
 		OnUsageError: usageError,
+		Before:       enterRootless,
 		Commands: []*cli.Command{
 			imagesCommand(),
 			imageCommand(),

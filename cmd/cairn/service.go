@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cairn-runtime/cairn/rootless"
+
 	"github.com/cairn-runtime/cairn/api"
 	"github.com/coreos/go-systemd/v22/activation"
 	"github.com/urfave/cli/v2"
@@ -77,6 +79,12 @@ func serviceListener(cliContext *cli.Context) (net.Listener, error) {
 		}
 	}
 	uri := defaultAPISocket
+	if base, rootless, err := runBase(); err != nil {
+		return nil, err
+	} else if rootless {
+		// The user's own, as rootless Docker's is in XDG_RUNTIME_DIR.
+		uri = "unix://" + filepath.Join(base, "docker.sock")
+	}
 	if cliContext.NArg() == 1 {
 		uri = cliContext.Args().First()
 	}
@@ -177,7 +185,7 @@ func listenUnix(path string) (net.Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", path, err)
 	}
-	if os.Geteuid() == 0 {
+	if os.Geteuid() == 0 && !rootless.Active() {
 		gid := 0
 		if g, err := user.LookupGroup("cairn"); err == nil {
 			gid, _ = strconv.Atoi(g.Gid)

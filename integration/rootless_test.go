@@ -1,0 +1,369 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cairn-runtime/cairn/internal/testutil"
+)
+
+// rootlessUser is an unprivileged user made for a test, as runc's rootless
+// suite makes one: with or without subordinate IDs (useradd gives 65,536 of
+// each), a home, and a copy of cairn it may execute. It is removed, with
+// what its cairn left, when the test ends.
+type rootlessUser struct {
+	t        *testing.T
+	name     string
+	uid, gid int
+	home     string
+	shared   string // a directory the user may read (fixtures) and run cairn from
+	bin      string
+	runDir   string // its XDG_RUNTIME_DIR, as logind would make it
+}
+
+func newRootlessUser(t *testing.T, name string, subIDs bool) *rootlessUser {
+	t.Helper()
+	testutil.RequiresRoot(t)
+	for _, tool := range []string{"useradd", "userdel", "newuidmap", "newgidmap", "pasta"} {
+		testutil.RequiresTool(t, tool)
+	}
+	removeUser(name) // a killed run's
+	args := []string{"--create-home", "--shell", "/bin/sh"}
+	if !subIDs {
+		args = append(args, "-K", "SUB_UID_COUNT=0", "-K", "SUB_GID_COUNT=0")
+	}
+	if out, err := exec.Command("useradd", append(args, name)...).CombinedOutput(); err != nil {
+		t.Fatalf("useradd %s: %v\n%s", name, err, out)
+	}
+	u := &rootlessUser{t: t, name: name}
+	t.Cleanup(u.remove)
+	pw, err := user.Lookup(name)
+	must(t, err)
+	u.uid, _ = strconv.Atoi(pw.Uid)
+	u.gid, _ = strconv.Atoi(pw.Gid)
+	u.home = pw.HomeDir
+	u.shared, err = os.MkdirTemp("", "cairn-rootless-")
+	must(t, err)
+	must(t, os.Chmod(u.shared, 0o755))
+	u.bin = filepath.Join(u.shared, "cairn")
+	copyFile(t, cairnBin, u.bin, 0o755)
+	u.runDir = filepath.Join("/run/user", pw.Uid)
+	must(t, os.MkdirAll(u.runDir, 0o700))
+	must(t, os.Chown(u.runDir, u.uid, u.gid))
+	return u
+}
+
+// remove ends the processes the user's cairn left (its pause processes,
+// and a pasta or a container a failed test left), then removes the user,
+// its home and runtime directories, and the shared directory.
+func (u *rootlessUser) remove() {
+	removeUser(u.name)
+	os.RemoveAll(u.shared)
+	os.RemoveAll(u.runDir)
+	os.RemoveAll(filepath.Join(os.TempDir(), fmt.Sprintf("cairn-run-%d", u.uid)))
+}
+
+// removeUser kills the processes of user name, which only its tests
+// started, and removes it with its home.
+func removeUser(name string) {
+	pw, err := user.Lookup(name)
+	if err != nil {
+		return
+	}
+	uid, _ := strconv.Atoi(pw.Uid)
+	for range 50 {
+		if killUserProcesses(uid) == 0 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	exec.Command("userdel", "--remove", name).Run()
+	os.RemoveAll(pw.HomeDir)
+}
+
+// killUserProcesses SIGKILLs the processes whose real UID is uid, and
+// says how many it found.
+func killUserProcesses(uid int) int {
+	n := 0
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		var st syscall.Stat_t
+		if syscall.Stat("/proc/"+d.Name(), &st) == nil && int(st.Uid) == uid {
+			syscall.Kill(pid, syscall.SIGKILL)
+			n++
+		}
+	}
+	return n
+}
+
+func copyFile(t testing.TB, from, to string, mode os.FileMode) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	must(t, err)
+	must(t, os.WriteFile(to, b, mode))
+	must(t, os.Chmod(to, mode))
+}
+
+// file writes a fixture the user can read into the shared directory.
+func (u *rootlessUser) file(name string, b []byte) string {
+	p := filepath.Join(u.shared, name)
+	must(u.t, os.WriteFile(p, b, 0o644))
+	return p
+}
+
+// env is the environment of the user's commands: a login's, with the
+// runtime directory, changed by extra (KEY= unsets KEY).
+func (u *rootlessUser) env(extra ...string) []string {
+	env := map[string]string{
+		"HOME": u.home, "USER": u.name, "LOGNAME": u.name, "PATH": "/usr/local/bin:/usr/bin:/bin",
+		"XDG_RUNTIME_DIR": u.runDir,
+	}
+	for _, kv := range extra {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+	}
+	var out []string
+	for k, v := range env {
+		if v != "" {
+			out = append(out, k+"="+v)
+		}
+	}
+	return out
+}
+
+// cairn runs cairn as the user, bounded in time, in its home.
+func (u *rootlessUser) cairn(env []string, in []byte, args ...string) result {
+	u.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, u.bin, args...)
+	cmd.Env, cmd.Dir = env, u.home
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(u.uid), Gid: uint32(u.gid)}}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if in != nil {
+		cmd.Stdin = bytes.NewReader(in)
+	}
+	err := cmd.Run()
+	r := result{Stdout: stdout.String(), Stderr: stderr.String()}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		r.Code = ee.ExitCode()
+	} else if err != nil {
+		u.t.Fatalf("cairn %s as %s: %v", strings.Join(args, " "), u.name, err)
+	}
+	return r
+}
+
+func (u *rootlessUser) ok(env []string, args ...string) string {
+	u.t.Helper()
+	r := u.cairn(env, nil, args...)
+	if r.Code != 0 {
+		u.t.Fatalf("cairn %s as %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), u.name, r.Code, r.Stdout, r.Stderr)
+	}
+	return r.Stdout
+}
+
+func (u *rootlessUser) fails(env []string, want string, args ...string) result {
+	u.t.Helper()
+	r := u.cairn(env, nil, args...)
+	if r.Code == 0 || !strings.Contains(r.Stderr, want) {
+		u.t.Fatalf("cairn %s as %s: want a failure saying %q, got exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), u.name, want, r.Code, r.Stdout, r.Stderr)
+	}
+	return r
+}
+
+// pausePID is the pause process of the user's namespace under runDir.
+func (u *rootlessUser) pausePID(runDir string) int {
+	b, err := os.ReadFile(filepath.Join(runDir, "pause.pid"))
+	must(u.t, err)
+	pid, err := strconv.Atoi(strings.Fields(string(b))[0])
+	must(u.t, err)
+	return pid
+}
+
+// hostState is what a rootless cairn must not change outside the user's
+// directories: the host's mounts, links, firewall, network namespaces and
+// cairn's root state, and the containers' cgroups.
+func hostState(t testing.TB) []string {
+	t.Helper()
+	out := append(leftovers(), networkState(true)...)
+	mi, err := os.ReadFile("/proc/self/mountinfo")
+	must(t, err)
+	for _, l := range strings.Split(string(mi), "\n") {
+		if f := strings.Fields(l); len(f) > 4 {
+			out = append(out, "mount "+f[4])
+		}
+	}
+	for _, dir := range []string{"/run/cairn", "/var/lib/cairn", "/run/netns"} {
+		filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+			if err == nil {
+				out = append(out, "file "+p)
+			}
+			return nil
+		})
+	}
+	return out
+}
+
+// tunOpen gives /dev/net/tun the mode an unprivileged pasta needs
+// (Debian's default, 0666, which this machine does not have) for the
+// test, and puts the old mode back after it.
+func tunOpen(t *testing.T) {
+	fi, err := os.Stat("/dev/net/tun")
+	if err != nil {
+		t.Fatalf("rootless networking needs /dev/net/tun: %v", err)
+	}
+	old := fi.Mode().Perm()
+	must(t, os.Chmod("/dev/net/tun", 0o666))
+	t.Cleanup(func() { os.Chmod("/dev/net/tun", old) })
+}
+
+// commitChange is a container change without devices, committed by root
+// and by a rootless user: the layers must be the same.
+const commitChange = "mkdir -p /app/sub && echo hi > /app/x && ln -s x /app/l && ln /app/x /app/h && chmod 4755 /app/x && " +
+	"mkfifo /app/p && chown 1234:5678 /app/sub && chown -h 4321:8765 /app/l && rm /etc/group && rm -rf /usr/sbin && " +
+	"rm -rf /root && mkdir /root && echo new > /root/f && chmod 1777 /tmp && mkdir -p /deep/a/b/c && touch /deep/a/b/c/d"
+
+// A user with subordinate IDs does the whole workflow without root: load,
+// run with -p reached from 127.0.0.1, exec, commit (the same layer as
+// root's), build with RUN chown, push, rm, rmi; nothing outside its
+// directories changes and no mount is left.
+func TestRootlessWorkflow(t *testing.T) {
+	reg := testutil.Registry(t)
+	u := newRootlessUser(t, "cairn-rl-test", true)
+	tunOpen(t)
+	env := u.env()
+	tag := "cairn-test/rootless:1"
+	archive := u.file("busybox.tar", dockerArchive(t, fixtureImage{Names: []string{tag}, Layers: [][]byte{busyboxTar(t)}, Cmd: []string{"sh"}}))
+	// Root's commit of the same change, first: root's store has state in
+	// /run/cairn, which the user's must not touch.
+	root := newStore(t)
+	root.ok("load", "-i", archive)
+	root.ok("run", "--name", "c", "--network", "none", tag, "sh", "-c", commitChange)
+	root.ok("commit", "c", "cairn-test/rootless-commit:root")
+	theirs := filepath.Join(t.TempDir(), "root.tar")
+	root.ok("save", "-o", theirs, "cairn-test/rootless-commit:root")
+	root.ok("rm", "c")
+	before := hostState(t)
+
+	// Its store and runtime state are its own.
+	u.ok(env, "load", "-i", archive)
+	store := filepath.Join(u.home, ".local", "share", "cairn")
+	if _, err := os.Stat(filepath.Join(store, "images", "index.json")); err != nil {
+		t.Fatalf("the user's store is not in ~/.local/share/cairn: %v", err)
+	}
+	info := u.ok(env, "info")
+	for _, want := range []string{"rootless", "UID Map: 0:" + strconv.Itoa(u.uid) + ":1 1:", "userxattr: true", "Network: pasta", "Docker Root Dir: " + store} {
+		if !strings.Contains(info, want) {
+			t.Errorf("cairn info lacks %q:\n%s", want, info)
+		}
+	}
+	pause := u.pausePID(filepath.Join(u.runDir, "cairn"))
+
+	// run -d -p, reached from the host's loopback; exec; the next command
+	// sees and stops what the first started.
+	port := freePort(t)
+	u.ok(env, "run", "-d", "--name", "web", "-p", fmt.Sprintf("127.0.0.1:%d:8080", port), tag,
+		"sh", "-c", "echo served-rootless > /index.html && exec httpd -f -p 8080 -h /")
+	if body := httpGetRetry(t, fmt.Sprintf("http://127.0.0.1:%d/index.html", port)); body != "served-rootless\n" {
+		t.Errorf("GET through pasta: %q", body)
+	}
+	if out := u.ok(env, "exec", "web", "id", "-u"); out != "0\n" {
+		t.Errorf("exec id -u: %q", out)
+	}
+	if out := u.ok(env, "ps", "--format", "{{.Names}} {{.Ports}}"); !strings.Contains(out, fmt.Sprintf("web 127.0.0.1:%d->8080/tcp", port)) {
+		t.Errorf("ps: %q", out)
+	}
+	u.ok(env, "stop", "-t", "1", "web")
+	u.ok(env, "rm", "web")
+	if _, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", port)); err == nil {
+		t.Errorf("port %d still answers after rm", port)
+	}
+
+	// commit: the same layer as root's for the same change.
+	u.ok(env, "run", "--name", "c", "--network", "none", tag, "sh", "-c", commitChange)
+	r := u.cairn(env, nil, "commit", "-m", "rootless", "c", "cairn-test/rootless-commit:1")
+	if r.Code != 0 {
+		t.Fatalf("commit: %s", r.Stderr)
+	}
+	ours := filepath.Join(u.home, "ours.tar")
+	u.ok(env, "save", "-o", ours, "cairn-test/rootless-commit:1")
+	_, rl := dockerArchiveLayers(t, ours)
+	_, rr := dockerArchiveLayers(t, theirs)
+	if a, b := strings.Join(rl[len(rl)-1], "\n"), strings.Join(rr[len(rr)-1], "\n"); a != b {
+		t.Errorf("the rootless commit's layer differs from root's:\nrootless:\n%s\nroot:\n%s", a, b)
+	}
+	if out := u.ok(env, "run", "--rm", "--network", "none", "cairn-test/rootless-commit:1", "sh", "-c",
+		"stat -c '%u:%g %a' /app/sub /app/x; ls /root; test -e /etc/group || echo gone"); out != "1234:5678 755\n0:0 4755\nf\ngone\n" {
+		t.Errorf("run of the rootless commit: %q", out)
+	}
+
+	// build: RUN chown survives it; COPY --chown too.
+	ctx := filepath.Join(u.shared, "ctx")
+	must(t, os.Mkdir(ctx, 0o755))
+	must(t, os.WriteFile(filepath.Join(ctx, "Dockerfile"), []byte("FROM "+tag+"\nRUN mkdir /data && echo x > /data/f && chown -R 1234:4321 /data\nCOPY --chown=77:88 Dockerfile /copied\n"), 0o644))
+	u.ok(env, "build", "-t", "cairn-test/rootless-built:1", ctx)
+	if out := u.ok(env, "run", "--rm", "--network", "none", "cairn-test/rootless-built:1", "stat", "-c", "%u:%g", "/data/f", "/copied"); out != "1234:4321\n77:88\n" {
+		t.Errorf("owners after build: %q", out)
+	}
+
+	// push (root pulls and runs it below).
+	ref := fmt.Sprintf("%s/cairn-test/rootless-%d:1", reg, time.Now().UnixNano())
+	u.ok(env, "tag", "cairn-test/rootless-built:1", ref)
+	u.ok(env, "push", ref)
+
+	// rm, rmi: the store is empty, and no mount is left in the user's
+	// namespace.
+	u.ok(env, "rm", "c")
+	u.ok(env, "rmi", tag, "cairn-test/rootless-commit:1", "cairn-test/rootless-built:1", ref)
+	if out := u.ok(env, "images", "-q"); out != "" {
+		t.Errorf("images left: %q", out)
+	}
+	mi, err := os.ReadFile(fmt.Sprintf("/proc/%d/mountinfo", pause))
+	must(t, err)
+	for _, l := range strings.Split(string(mi), "\n") {
+		if strings.Contains(l, store) || strings.Contains(l, u.runDir) {
+			t.Errorf("a mount is left in the user's namespace: %s", l)
+		}
+	}
+	if after := hostState(t); strings.Join(subtract(after, before), "\n") != "" || strings.Join(subtract(before, after), "\n") != "" {
+		t.Errorf("the host changed:\nnew: %v\ngone: %v", subtract(after, before), subtract(before, after))
+	}
+	root.ok("pull", ref)
+	if out := root.ok("run", "--rm", "--network", "none", ref, "stat", "-c", "%u:%g", "/data/f"); out != "1234:4321\n" {
+		t.Errorf("root's run of the image the user pushed: %q", out)
+	}
+}
+
+// httpGetRetry fetches url, retrying for up to 10 s while the server starts.
+func httpGetRetry(t testing.TB, url string) string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		body, err := httpGet(url)
+		if err == nil {
+			return body
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET %s: %v", url, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -1,0 +1,66 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/moby/sys/userns"
+	"github.com/opencontainers/cgroups"
+)
+
+// ErrRootless is what a rootless container cannot have on this host.
+var ErrRootless = errors.New("not supported for rootless containers on this host")
+
+// The rootless cgroups: a container run in an unprivileged user's namespace
+// (package rootless) gets no cgroup of its own on cgroup v1 or a hybrid
+// host, which delegate nothing to a user: libcontainer joins none it cannot
+// write. So a rootless container there has no limits and no freezer; cairn
+// refuses the limits, as it refuses any limit the host cannot enforce, and
+// commits it without pausing, saying so. On a cgroup v2 host with the
+// user's subtree delegated (systemd's user@.service), libcontainer makes
+// the cgroups and enforces the limits as for root.
+
+// cgroupsDelegated reports whether this process may have cgroups of its
+// own: it is root on the host, or the host is cgroup v2 (whose delegation
+// libcontainer finds, or fails on, when it makes the cgroup).
+func cgroupsDelegated() bool { return !userns.RunningInUserNS() || cgroups.IsCgroup2UnifiedMode() }
+
+// CanFreeze reports whether containers of this store can be paused.
+func (s *Store) CanFreeze() bool { return cgroupsDelegated() }
+
+// ErrNoFreezer says why a container cannot be paused here.
+func errNoFreezer(id string) error {
+	return fmt.Errorf("%w: cannot pause container %s: a rootless container has no freezer cgroup on cgroup v1 (pause needs cgroup v2 with delegation)", ErrRootless, ShortID(id))
+}
+
+// checkRootlessLimits refuses h's limits where the user's cgroups are not
+// delegated, naming the flags.
+func checkRootlessLimits(h *HostConfig) error {
+	if cgroupsDelegated() {
+		return nil
+	}
+	var set []string
+	for _, f := range []struct {
+		on   bool
+		flag string
+	}{
+		{h.Memory > 0, "--memory"}, {h.MemorySwap > 0, "--memory-swap"}, {h.MemoryReservation > 0, "--memory-reservation"},
+		{h.MemorySwappiness != nil && *h.MemorySwappiness >= 0, "--memory-swappiness"}, {h.OomKillDisable, "--oom-kill-disable"},
+		{h.NanoCPUs > 0, "--cpus"}, {h.CpuShares > 0, "--cpu-shares"}, {h.CpuPeriod > 0, "--cpu-period"}, {h.CpuQuota > 0, "--cpu-quota"},
+		{h.CpuRealtimePeriod > 0 || h.CpuRealtimeRuntime > 0, "--cpu-rt-period/--cpu-rt-runtime"},
+		{h.CpusetCpus != "", "--cpuset-cpus"}, {h.CpusetMems != "", "--cpuset-mems"},
+		{h.BlkioWeight > 0, "--blkio-weight"}, {len(h.BlkioWeightDevice) > 0, "--blkio-weight-device"},
+		{len(h.BlkioDeviceReadBps)+len(h.BlkioDeviceWriteBps)+len(h.BlkioDeviceReadIOps)+len(h.BlkioDeviceWriteIOps) > 0, "--device-read-bps/--device-write-bps/--device-read-iops/--device-write-iops"},
+		{h.PidsLimit > 0, "--pids-limit"}, {h.CgroupParent != "", "--cgroup-parent"},
+	} {
+		if f.on {
+			set = append(set, f.flag)
+		}
+	}
+	if len(set) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %s: resource limits of a rootless container need cgroup v2 with the user's cgroups delegated; this host has cgroup v1, which gives a user none (run as root to limit it, or leave the limits out)",
+		ErrRootless, strings.Join(set, ", "))
+}
