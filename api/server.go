@@ -219,7 +219,7 @@ func statusOf(err error) int {
 	case errors.Is(err, runtime.ErrNotRunning):
 		return http.StatusConflict
 	case errors.Is(err, runtime.ErrInvalid), errors.Is(err, engine.ErrInvalid), errors.Is(err, image.ErrInvalid),
-		errors.Is(err, network.ErrInvalid):
+		errors.Is(err, network.ErrInvalid), errors.Is(err, runtime.ErrRootless):
 		return http.StatusBadRequest
 	}
 	return http.StatusInternalServerError
@@ -244,7 +244,7 @@ func (e *dockerWorded) Unwrap() error { return e.err }
 // prefixed are the sentinels whose errors say "<sentinel>: <Docker's
 // message>": the sentinel picks the status and is no part of Docker's
 // text.
-var prefixed = []error{runtime.ErrInvalid, runtime.ErrConflict, runtime.ErrNotRunning, runtime.ErrRunning, engine.ErrInvalid,
+var prefixed = []error{runtime.ErrInvalid, runtime.ErrRootless, runtime.ErrConflict, runtime.ErrNotRunning, runtime.ErrRunning, engine.ErrInvalid,
 	network.ErrNotFound, network.ErrExists, network.ErrInUse, network.ErrInvalid, network.ErrPredefined, network.ErrNotConnected}
 
 // dockerError is err as dockerd words it: without the words of the

@@ -3,6 +3,7 @@ package engine
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	goruntime "runtime"
@@ -11,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/moby/sys/user"
 
 	"github.com/cairn-runtime/cairn/network"
 	"github.com/cairn-runtime/cairn/rootless"
@@ -371,13 +374,14 @@ func backingFS(dir string) string {
 // rootlessInfo describes the user namespace this cairn runs in.
 func rootlessInfo() *RootlessInfo {
 	r := &RootlessInfo{UID: rootless.UID(), PausePID: rootless.PausePID(), Storage: "overlay, native, userxattr (Linux 5.11 on)"}
+	uids, _ := user.CurrentProcessUIDMap()
+	gids, _ := user.CurrentProcessGIDMap()
 	for _, m := range []struct {
-		file string
+		maps []user.IDMap
 		out  *[]string
-	}{{"uid_map", &r.UIDMap}, {"gid_map", &r.GIDMap}} {
-		maps, _ := rootless.ReadMappings(m.file)
-		for _, l := range maps {
-			*m.out = append(*m.out, l.String())
+	}{{uids, &r.UIDMap}, {gids, &r.GIDMap}} {
+		for _, l := range m.maps {
+			*m.out = append(*m.out, fmt.Sprintf("%d:%d:%d", l.ID, l.ParentID, l.Count))
 		}
 	}
 	if p, err := network.UserModeHelper(); err == nil {

@@ -24,7 +24,7 @@ import (
 // each), a home, and a copy of cairn it may execute. It is removed, with
 // what its cairn left, when the test ends.
 type rootlessUser struct {
-	t        *testing.T
+	t        testing.TB
 	name     string
 	uid, gid int
 	home     string
@@ -33,7 +33,7 @@ type rootlessUser struct {
 	runDir   string // its XDG_RUNTIME_DIR, as logind would make it
 }
 
-func newRootlessUser(t *testing.T, name string, subIDs bool) *rootlessUser {
+func newRootlessUser(t testing.TB, name string, subIDs bool) *rootlessUser {
 	t.Helper()
 	testutil.RequiresRoot(t)
 	for _, tool := range []string{"useradd", "userdel", "newuidmap", "newgidmap", "pasta"} {
@@ -120,6 +120,13 @@ func copyFile(t testing.TB, from, to string, mode os.FileMode) {
 	must(t, os.Chmod(to, mode))
 }
 
+// in is u for subtest t.
+func (u *rootlessUser) in(t testing.TB) *rootlessUser {
+	v := *u
+	v.t = t
+	return &v
+}
+
 // file writes a fixture the user can read into the shared directory.
 func (u *rootlessUser) file(name string, b []byte) string {
 	p := filepath.Join(u.shared, name)
@@ -150,9 +157,15 @@ func (u *rootlessUser) env(extra ...string) []string {
 // cairn runs cairn as the user, bounded in time, in its home.
 func (u *rootlessUser) cairn(env []string, in []byte, args ...string) result {
 	u.t.Helper()
+	return u.command(env, in, u.bin, args...)
+}
+
+// command runs a program as the user, bounded in time, in its home.
+func (u *rootlessUser) command(env []string, in []byte, name string, args ...string) result {
+	u.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, u.bin, args...)
+	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Env, cmd.Dir = env, u.home
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(u.uid), Gid: uint32(u.gid)}}
 	var stdout, stderr bytes.Buffer
@@ -166,7 +179,7 @@ func (u *rootlessUser) cairn(env []string, in []byte, args ...string) result {
 	if errors.As(err, &ee) {
 		r.Code = ee.ExitCode()
 	} else if err != nil {
-		u.t.Fatalf("cairn %s as %s: %v", strings.Join(args, " "), u.name, err)
+		u.t.Fatalf("%s %s as %s: %v", filepath.Base(name), strings.Join(args, " "), u.name, err)
 	}
 	return r
 }
@@ -225,7 +238,7 @@ func hostState(t testing.TB) []string {
 // tunOpen gives /dev/net/tun the mode an unprivileged pasta needs
 // (Debian's default, 0666, which this machine does not have) for the
 // test, and puts the old mode back after it.
-func tunOpen(t *testing.T) {
+func tunOpen(t testing.TB) {
 	fi, err := os.Stat("/dev/net/tun")
 	if err != nil {
 		t.Fatalf("rootless networking needs /dev/net/tun: %v", err)
@@ -366,4 +379,113 @@ func httpGetRetry(t testing.TB, url string) string {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// What a rootless cairn refuses, it refuses by name and with the fix, and
+// its store stays as it was: IDs outside the mapping, limits, privileged
+// ports, user networks, pause, a closed /dev/net/tun; device nodes in a
+// layer are skipped with a warning that names them.
+func TestRootlessRefusals(t *testing.T) {
+	u := newRootlessUser(t, "cairn-rl-refuse", true)
+	tunOpen(t)
+	env := u.env()
+	tag := "cairn-test/rootless-refuse:1"
+	u.ok(env, "load", "-i", u.file("busybox.tar", dockerArchive(t, fixtureImage{Names: []string{tag}, Layers: [][]byte{busyboxTar(t)}, Cmd: []string{"sh"}})))
+
+	// An ID beyond the 65,536 the user has: the file and the ID are named,
+	// and nothing is kept.
+	far := dockerArchive(t, fixtureImage{Names: []string{"cairn-test/far:1"}, Layers: [][]byte{busyboxTar(t), layerTar(t, dir("srv"), file("srv/far", "x").Owner(70000, 70000))}})
+	r := u.fails(env, `"srv/far": owned by 70000:70000, an ID outside this user namespace's`, "load", "-i", u.file("far.tar", far))
+	if !strings.Contains(r.Stderr, "/etc/subuid") {
+		t.Errorf("the error does not say where IDs come from: %s", r.Stderr)
+	}
+	if out := u.ok(env, "images", "--format", "{{.Repository}}"); out != "cairn-test/rootless-refuse\n" {
+		t.Errorf("images after the refused load: %q", out)
+	}
+
+	// Device nodes: skipped, named.
+	dev := dockerArchive(t, fixtureImage{Names: []string{"cairn-test/dev:1"}, Layers: [][]byte{busyboxTar(t), layerTar(t, dir("srv"), fixtures.Char("srv/null2", 1, 3), fixtures.Block("srv/disk", 8, 0), fixtures.Fifo("srv/fifo"))}})
+	r = u.cairn(env, nil, "load", "-i", u.file("dev.tar", dev))
+	if r.Code != 0 || !strings.Contains(r.Stderr, `layer entry "srv/null2": device 1:3 skipped`) || !strings.Contains(r.Stderr, `"srv/disk": device 8:0 skipped`) {
+		t.Errorf("load of device nodes: exit %d, %s", r.Code, r.Stderr)
+	}
+	if out := u.ok(env, "run", "--rm", "--network", "none", "cairn-test/dev:1", "sh", "-c", "ls /srv/null2 /srv/disk 2>&1; test -p /srv/fifo && echo fifo"); !strings.Contains(out, "No such file") || !strings.Contains(out, "fifo") {
+		t.Errorf("the image's devices: %q", out)
+	}
+
+	u.fails(env, "--memory: resource limits of a rootless container need cgroup v2", "run", "--rm", "-m", "64m", tag, "true")
+	u.fails(env, "--pids-limit: resource limits", "create", "--pids-limit", "10", tag)
+	u.fails(env, "cannot expose privileged port 80, you can add 'net.ipv4.ip_unprivileged_port_start=80' to /etc/sysctl.conf", "run", "--rm", "-p", "80:80", tag, "true")
+	u.fails(env, "user-defined networks need root", "network", "create", "mine")
+	u.ok(env, "run", "-d", "--name", "long", "--network", "none", tag, "sleep", "60")
+	u.fails(env, "cannot pause container", "pause", "long")
+	r = u.cairn(env, nil, "commit", "long", "cairn-test/committed-running:1")
+	if r.Code != 0 || !strings.Contains(r.Stderr, "committed without pausing it") {
+		t.Errorf("commit of a running rootless container: exit %d: %s", r.Code, r.Stderr)
+	}
+	u.ok(env, "rm", "-f", "long")
+
+	must(t, os.Chmod("/dev/net/tun", 0o600))
+	u.fails(env, "chmod 0666 /dev/net/tun", "run", "--rm", "-p", "18099:80", tag, "true")
+	must(t, os.Chmod("/dev/net/tun", 0o666))
+	if out := u.ok(env, "ps", "-aq"); out != "" {
+		t.Errorf("containers left by the refusals: %q", out)
+	}
+}
+
+// The variants of runc's rootless suite: no XDG_RUNTIME_DIR (as under su),
+// no newuidmap (one ID), no subordinate IDs.
+func TestRootlessVariants(t *testing.T) {
+	u := newRootlessUser(t, "cairn-rl-var", true)
+	tag := "cairn-test/rootless-var:1"
+	archive := u.file("busybox.tar", dockerArchive(t, fixtureImage{Names: []string{tag}, Layers: [][]byte{busyboxTar(t)}, Cmd: []string{"sh"}}))
+
+	t.Run("no XDG_RUNTIME_DIR", func(t *testing.T) {
+		u := u.in(t)
+		env := u.env("XDG_RUNTIME_DIR=")
+		u.ok(env, "load", "-i", archive)
+		if out := u.ok(env, "run", "--rm", "--network", "none", tag, "echo", "ok"); out != "ok\n" {
+			t.Errorf("run: %q", out)
+		}
+		dir := filepath.Join(os.TempDir(), fmt.Sprintf("cairn-run-%d", u.uid))
+		fi, err := os.Stat(filepath.Join(dir, "pause.pid"))
+		if err != nil {
+			t.Fatalf("no pause process recorded in %s: %v", dir, err)
+		}
+		if d, _ := os.Stat(dir); d.Mode().Perm() != 0o700 || fi.Sys().(*syscall.Stat_t).Uid != uint32(u.uid) {
+			t.Errorf("%s: mode %v, not the user's alone", dir, d.Mode())
+		}
+		u.ok(env, "rmi", tag)
+	})
+
+	t.Run("no newuidmap", func(t *testing.T) {
+		u := u.in(t)
+		// A PATH with pasta but without the setuid helpers, and a store
+		// and runtime directory of their own: a namespace of one ID.
+		bin := filepath.Join(u.shared, "bin")
+		must(t, os.Mkdir(bin, 0o755))
+		must(t, os.Symlink("/usr/bin/pasta", filepath.Join(bin, "pasta")))
+		run := filepath.Join(u.runDir, "single")
+		must(t, os.Mkdir(run, 0o700))
+		must(t, os.Chown(run, u.uid, u.gid))
+		env := u.env("PATH="+bin, "XDG_RUNTIME_DIR="+run, "XDG_DATA_HOME="+filepath.Join(u.home, "single"))
+		r := u.cairn(env, nil, "load", "-i", archive)
+		if r.Code != 0 || !strings.Contains(r.Stderr, "newuidmap and newgidmap not found") {
+			t.Fatalf("load without newuidmap: exit %d: %s", r.Code, r.Stderr)
+		}
+		if out := u.ok(env, "run", "--rm", "--network", "none", tag, "sh", "-c", "id -u; cat /proc/self/uid_map"); !strings.HasPrefix(out, "0\n") || !strings.Contains(out, fmt.Sprintf(" %d ", u.uid)) || strings.Count(strings.TrimSpace(out), "\n") != 1 {
+			t.Errorf("run with one ID: %q", out)
+		}
+		owned := dockerArchive(t, fixtureImage{Names: []string{"cairn-test/owned:1"}, Layers: [][]byte{busyboxTar(t), layerTar(t, file("owned", "x").Owner(1234, 1234))}})
+		u.fails(env, `"owned": owned by 1234:1234, an ID outside this user namespace's`, "load", "-i", u.file("owned.tar", owned))
+		u.ok(env, "rmi", tag)
+	})
+
+	t.Run("no subordinate IDs", func(t *testing.T) {
+		v := newRootlessUser(t, "cairn-rl-nosub", false)
+		v.fails(v.env(), "user cairn-rl-nosub has no subordinate IDs in /etc/subuid: add a line \"cairn-rl-nosub:100000:65536\" there, as root: usermod --add-subuids", "images")
+		if _, err := os.Stat(filepath.Join(v.home, ".local", "share", "cairn")); err == nil {
+			t.Error("a store was made for a user cairn refused")
+		}
+	})
 }

@@ -60,24 +60,3 @@ func mappings(own int, ranges []Range) []Mapping {
 	}
 	return m
 }
-
-// ReadMappings reads the map of this process's user namespace
-// ("uid_map" or "gid_map" of /proc/self).
-func ReadMappings(which string) ([]Mapping, error) {
-	data, err := os.ReadFile("/proc/self/" + which)
-	if err != nil {
-		return nil, err
-	}
-	var out []Mapping
-	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
-		var m Mapping
-		if _, err := fmt.Sscan(line, &m.Inside, &m.Outside, &m.Count); err != nil {
-			return nil, fmt.Errorf("/proc/self/%s: %q: %w", which, line, err)
-		}
-		out = append(out, m)
-	}
-	return out, nil
-}
-
-// String is the mapping as `cairn info` shows it: "0:1000:1".
-func (m Mapping) String() string { return fmt.Sprintf("%d:%d:%d", m.Inside, m.Outside, m.Count) }

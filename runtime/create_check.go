@@ -175,6 +175,9 @@ func (s *Store) checkHost(ctx context.Context, h *HostConfig) error {
 			return bad("invalid tmpfs mode %o", uint32(ms.TmpfsOptions.Mode))
 		}
 	}
+	if err := checkRootlessLimits(h); err != nil {
+		return err
+	}
 	// As Docker's daemon: with -m and swap accounted, swap is as much again.
 	if h.Memory > 0 && h.MemorySwap == 0 && features().swap {
 		h.MemorySwap = 2 * h.Memory

@@ -215,9 +215,6 @@ var features = sync.OnceValue(func() cgroupFeatures {
 // saying why, what this host's cgroups cannot do (where Docker warns and
 // drops the limit).
 func checkResources(h *HostConfig) error {
-	if err := checkRootlessLimits(h); err != nil {
-		return err
-	}
 	f := features()
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))

@@ -3,14 +3,20 @@ package runtime
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
+
+	"github.com/moby/sys/user"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/moby/sys/userns"
 	"github.com/opencontainers/cgroups"
 )
 
-// ErrRootless is what a rootless container cannot have on this host.
-var ErrRootless = errors.New("not supported for rootless containers on this host")
+// ErrRootless is what a rootless container cannot have on this host; the
+// message says what and why.
+var ErrRootless = errors.New("rootless")
 
 // The rootless cgroups: a container run in an unprivileged user's namespace
 // (package rootless) gets no cgroup of its own on cgroup v1 or a hybrid
@@ -63,4 +69,36 @@ func checkRootlessLimits(h *HostConfig) error {
 	}
 	return fmt.Errorf("%w: %s: resource limits of a rootless container need cgroup v2 with the user's cgroups delegated; this host has cgroup v1, which gives a user none (run as root to limit it, or leave the limits out)",
 		ErrRootless, strings.Join(set, ", "))
+}
+
+// dropUnmappedIDs removes the uid= and gid= options of spec's mounts
+// whose ID this user namespace does not map (devpts's gid=5 where the user
+// has no subordinate IDs), which the kernel refuses, as runc's rootless
+// spec does: the files are then the namespace root's.
+func dropUnmappedIDs(spec *specs.Spec) {
+	uids, _ := user.CurrentProcessUIDMap()
+	gids, _ := user.CurrentProcessGIDMap()
+	mapped := func(maps []user.IDMap, v string) bool {
+		id, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return true // not ours to judge: the kernel says
+		}
+		for _, m := range maps {
+			if id >= m.ID && id < m.ID+m.Count {
+				return true
+			}
+		}
+		return false
+	}
+	for i := range spec.Mounts {
+		spec.Mounts[i].Options = slices.DeleteFunc(slices.Clone(spec.Mounts[i].Options), func(o string) bool {
+			if v, ok := strings.CutPrefix(o, "uid="); ok {
+				return !mapped(uids, v)
+			}
+			if v, ok := strings.CutPrefix(o, "gid="); ok {
+				return !mapped(gids, v)
+			}
+			return false
+		})
+	}
 }

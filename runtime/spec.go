@@ -350,7 +350,7 @@ func (s *Store) spec(c *Container, rootfs string, proc *specs.Process, netns, fi
 	}
 	if userns.RunningInUserNS() {
 		// The cgroups are not this user's to make: libcontainer joins
-		// none it cannot write (checkRootless has refused any limit).
+		// none it cannot write (checkRootlessLimits has refused any limit).
 		spec.Linux.CgroupsPath = ""
 	}
 
@@ -397,6 +397,9 @@ func (s *Store) spec(c *Container, rootfs string, proc *specs.Process, netns, fi
 		if err := ensureRealtimeBudget(cgroupParent(h), h.CpuRealtimePeriod, h.CpuRealtimeRuntime); err != nil {
 			return nil, err
 		}
+	}
+	if userns.RunningInUserNS() {
+		dropUnmappedIDs(spec)
 	}
 	devices, rules, err := mappedDevices(h.Devices)
 	if err != nil {

@@ -112,6 +112,9 @@ func applyUpdate(h *HostConfig, o UpdateOptions) error {
 	if o.BlkioWeight != nil && *o.BlkioWeight != 0 {
 		h.BlkioWeight = *o.BlkioWeight
 	}
+	if err := checkRootlessLimits(h); err != nil {
+		return err
+	}
 	return checkResources(h)
 }
 
