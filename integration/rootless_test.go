@@ -252,7 +252,10 @@ func tunOpen(t testing.TB) {
 // and by a rootless user: the layers must be the same.
 const commitChange = "mkdir -p /app/sub && echo hi > /app/x && ln -s x /app/l && ln /app/x /app/h && chmod 4755 /app/x && " +
 	"mkfifo /app/p && chown 1234:5678 /app/sub && chown -h 4321:8765 /app/l && rm /etc/group && rm -rf /usr/sbin && " +
-	"rm -rf /root && mkdir /root && echo new > /root/f && chmod 1777 /tmp && mkdir -p /deep/a/b/c && touch /deep/a/b/c/d"
+	"rm -rf /root && mkdir /root && echo new > /root/f && chmod 1777 /tmp && mkdir -p /deep/a/b/c && touch /deep/a/b/c/d && " +
+	"ln /bin/busybox /app/bb && mv /bin/cat /bin/cat2 && chmod 2750 /app/sub && touch -t 200902132331.30 /app/x && " +
+	"touch /app/$(printf 'n%.0s' $(seq 255)) && rm -rf /usr/bin && echo was-a-dir > /usr/bin && rm /bin/ln && mkdir /bin/ln && " +
+	"chmod 600 /etc/passwd && chown 65534:65534 /etc/passwd"
 
 // A user with subordinate IDs does the whole workflow without root: load,
 // run with -p reached from 127.0.0.1, exec, commit (the same layer as
@@ -324,7 +327,7 @@ func TestRootlessWorkflow(t *testing.T) {
 		t.Errorf("the rootless commit's layer differs from root's:\nrootless:\n%s\nroot:\n%s", a, b)
 	}
 	if out := u.ok(env, "run", "--rm", "--network", "none", "cairn-test/rootless-commit:1", "sh", "-c",
-		"stat -c '%u:%g %a' /app/sub /app/x; ls /root; test -e /etc/group || echo gone"); out != "1234:5678 755\n0:0 4755\nf\ngone\n" {
+		"stat -c '%u:%g %a' /app/sub /app/x; ls /root; test -e /etc/group || echo gone"); out != "1234:5678 2750\n0:0 4755\nf\ngone\n" {
 		t.Errorf("run of the rootless commit: %q", out)
 	}
 
