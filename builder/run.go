@@ -71,8 +71,12 @@ func (s *stageState) run(ctx context.Context, c *instructions.RunCommand) error 
 	if code != 0 {
 		return &RunError{Cmd: argv, Code: code}
 	}
+	lower, err := b.Containers.CommitLower(ct)
+	if err != nil {
+		return err
+	}
 	res, err := commit.Commit(ctx, b.Images, commit.Source{
-		Upper: b.Containers.Upper(ct.ID), Image: *s.parent, Config: s.cfg.Config,
+		Upper: b.Containers.Upper(ct.ID), Image: *s.parent, Config: s.cfg.Config, Lower: lower,
 		What: "build step " + createdBy, CreatedBy: createdBy,
 	}, commit.Options{Author: s.cfg.Author, CacheKey: key, Intermediate: true})
 	if err != nil {

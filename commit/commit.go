@@ -30,6 +30,10 @@ type Source struct {
 	// Freeze, if not nil, stops the container's processes until the
 	// function it returns is called; Commit calls it when Options.Pause.
 	Freeze func() (thaw func() error, err error)
+	// Lower are the directories below Upper, topmost first (see
+	// rootfs.TarOptions.Lower); nil where the upper directory is no
+	// overlay's or the overlay is the kernel's.
+	Lower []string
 }
 
 // Options are those of `cairn commit`.
@@ -132,7 +136,7 @@ func Commit(ctx context.Context, images *image.Store, src Source, o Options) (Re
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		err := rootfs.WriteTree(ctx, pw, src.Upper, rootfs.TarOptions{Layer: true, Overlay: true, MaxTime: o.Timestamp})
+		err := rootfs.WriteTree(ctx, pw, src.Upper, rootfs.TarOptions{Layer: true, Overlay: true, Lower: src.Lower, MaxTime: o.Timestamp})
 		// The whole layer is read: the container goes on while it is stored.
 		if terr := thaw(); err == nil && terr != nil {
 			err = fmt.Errorf("resume %s: %w", src.What, terr)

@@ -59,6 +59,9 @@ func Diff(ctx context.Context, upper, base string) ([]PathChange, error) {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
+			if rootfs.IsOverlayMark(name) {
+				continue
+			}
 			p := dir + "/" + name
 			var st unix.Stat_t
 			if err := unix.Fstatat(ufd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
@@ -84,7 +87,7 @@ func Diff(ctx context.Context, upper, base string) ([]PathChange, error) {
 				return fmt.Errorf("open %s: %w", p, err)
 			}
 			bsub := -1
-			if inBase && !opaque(sub) {
+			if inBase && !rootfs.IsOpaque(sub) {
 				bsub, _ = unix.Openat(bfd, name, dirFlags, 0) // -1 unless a directory there too
 			}
 			err = walk(sub, bsub, p)
@@ -103,11 +106,4 @@ func Diff(ctx context.Context, upper, base string) ([]PathChange, error) {
 	}
 	slices.SortFunc(out, func(a, b PathChange) int { return strings.Compare(a.Path, b.Path) })
 	return out, nil
-}
-
-// opaque reports whether the upper directory fd hides what lies below it.
-func opaque(fd int) bool {
-	var v [1]byte
-	n, err := unix.Fgetxattr(fd, rootfs.OverlayOpaque, v[:])
-	return err == nil && n == 1 && v[0] == 'y'
 }

@@ -57,8 +57,12 @@ func (e *Engine) Commit(ctx context.Context, ref string, o commit.Options) (comm
 		// As Podman does for its rootless containers on cgroup v1.
 		o.Pause, notPaused = false, "a rootless container has no freezer cgroup on cgroup v1: committed without pausing it"
 	}
+	lower, err := e.Containers.CommitLower(c)
+	if err != nil {
+		return commit.Result{}, err
+	}
 	res, err := commit.Commit(ctx, e.Images, commit.Source{
-		Upper: e.Containers.Upper(c.ID), Image: img, Config: c.Config.DockerOCIImageConfig,
+		Upper: e.Containers.Upper(c.ID), Image: img, Config: c.Config.DockerOCIImageConfig, Lower: lower,
 		What:   "container " + runtime.ShortID(c.ID),
 		Freeze: func() (func() error, error) { return e.Containers.Freeze(ctx, c.ID) },
 	}, o)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/cairn-runtime/cairn/network"
 	"github.com/cairn-runtime/cairn/rootless"
+	"github.com/cairn-runtime/cairn/snapshot"
 
 	"github.com/cairn-runtime/cairn/runtime"
 	"golang.org/x/sys/unix"
@@ -373,7 +374,15 @@ func backingFS(dir string) string {
 
 // rootlessInfo describes the user namespace this cairn runs in.
 func rootlessInfo() *RootlessInfo {
-	r := &RootlessInfo{UID: rootless.UID(), PausePID: rootless.PausePID(), Storage: "overlay, native, userxattr (Linux 5.11 on)"}
+	r := &RootlessInfo{UID: rootless.UID(), PausePID: rootless.PausePID()}
+	switch d, err := snapshot.Driver(); {
+	case err != nil:
+		r.Storage = "none: " + err.Error()
+	case d == "overlay":
+		r.Storage = "overlay, the kernel's, with userxattr"
+	default:
+		r.Storage = d
+	}
 	uids, _ := user.CurrentProcessUIDMap()
 	gids, _ := user.CurrentProcessGIDMap()
 	for _, m := range []struct {

@@ -248,13 +248,29 @@ func tunOpen(t testing.TB) {
 	t.Cleanup(func() { os.Chmod("/dev/net/tun", old) })
 }
 
+// fuseOpen gives /dev/fuse the mode an unprivileged fuse-overlayfs needs
+// (Debian's default, 0666) for the test, and puts the old mode back.
+func fuseOpen(t testing.TB) {
+	fi, err := os.Stat("/dev/fuse")
+	if err != nil {
+		t.Fatalf("fuse-overlayfs needs /dev/fuse: %v", err)
+	}
+	old := fi.Mode().Perm()
+	must(t, os.Chmod("/dev/fuse", 0o666))
+	t.Cleanup(func() { os.Chmod("/dev/fuse", old) })
+}
+
+// longName makes a file of a 255-byte name: fuse-overlayfs 1.10 cannot
+// (ENAMETOOLONG), so its variant goes without.
+const longName = "touch /app/$(printf 'n%.0s' $(seq 255)) && "
+
 // commitChange is a container change without devices, committed by root
 // and by a rootless user: the layers must be the same.
 const commitChange = "mkdir -p /app/sub && echo hi > /app/x && ln -s x /app/l && ln /app/x /app/h && chmod 4755 /app/x && " +
 	"mkfifo /app/p && chown 1234:5678 /app/sub && chown -h 4321:8765 /app/l && rm /etc/group && rm -rf /usr/sbin && " +
 	"rm -rf /root && mkdir /root && echo new > /root/f && chmod 1777 /tmp && mkdir -p /deep/a/b/c && touch /deep/a/b/c/d && " +
 	"ln /bin/busybox /app/bb && mv /bin/cat /bin/cat2 && chmod 2750 /app/sub && touch -t 200902132331.30 /app/x && " +
-	"touch /app/$(printf 'n%.0s' $(seq 255)) && rm -rf /usr/bin && echo was-a-dir > /usr/bin && rm /bin/ln && mkdir /bin/ln && " +
+	longName + "rm -rf /usr/bin && echo was-a-dir > /usr/bin && rm /bin/ln && mkdir /bin/ln && " +
 	"chmod 600 /etc/passwd && chown 65534:65534 /etc/passwd"
 
 // A user with subordinate IDs does the whole workflow without root: load,
@@ -482,6 +498,49 @@ func TestRootlessVariants(t *testing.T) {
 		owned := dockerArchive(t, fixtureImage{Names: []string{"cairn-test/owned:1"}, Layers: [][]byte{busyboxTar(t), layerTar(t, file("owned", "x").Owner(1234, 1234))}})
 		u.fails(env, `"owned": owned by 1234:1234, an ID outside this user namespace's`, "load", "-i", u.file("owned.tar", owned))
 		u.ok(env, "rmi", tag)
+	})
+
+	t.Run("fuse-overlayfs", func(t *testing.T) {
+		// As where the kernel's overlayfs cannot be mounted rootless:
+		// the same layer as root's for the same change.
+		testutil.RequiresTool(t, "fuse-overlayfs")
+		u := u.in(t)
+		fuseOpen(t)
+		run := filepath.Join(u.runDir, "fuse")
+		must(t, os.Mkdir(run, 0o700))
+		must(t, os.Chown(run, u.uid, u.gid))
+		env := u.env("CAIRN_OVERLAY=fuse-overlayfs", "XDG_RUNTIME_DIR="+run, "XDG_DATA_HOME="+filepath.Join(u.home, "fuse"))
+		u.ok(env, "load", "-i", archive)
+		if info := u.ok(env, "info"); !strings.Contains(info, "Storage: fuse-overlayfs") {
+			t.Errorf("info does not say fuse-overlayfs:\n%s", info)
+		}
+		change := strings.Replace(commitChange, longName, "", 1)
+		u.ok(env, "run", "--name", "c", "--network", "none", tag, "sh", "-c", change)
+		if out := u.ok(env, "diff", "c"); strings.Contains(out, ".wh.") {
+			t.Errorf("diff shows fuse-overlayfs's marks:\n%s", out)
+		}
+		u.ok(env, "commit", "c", "cairn-test/fuse:1")
+		ours := filepath.Join(u.home, "fuse.tar")
+		u.ok(env, "save", "-o", ours, "cairn-test/fuse:1")
+		root := newStore(t)
+		root.ok("load", "-i", archive)
+		root.ok("run", "--name", "c", "--network", "none", tag, "sh", "-c", change)
+		root.ok("commit", "c", "cairn-test/fuse:root")
+		theirs := filepath.Join(t.TempDir(), "root.tar")
+		root.ok("save", "-o", theirs, "cairn-test/fuse:root")
+		root.ok("rm", "c")
+		_, fl := dockerArchiveLayers(t, ours)
+		_, rl := dockerArchiveLayers(t, theirs)
+		if a, b := strings.Join(fl[len(fl)-1], "\n"), strings.Join(rl[len(rl)-1], "\n"); a != b {
+			t.Errorf("the fuse-overlayfs commit's layer differs from root's:\nfuse-overlayfs:\n%s\nroot:\n%s", a, b)
+		}
+		// A container on the committed image: the opaque directory and
+		// the whiteouts hold through fuse-overlayfs's lower layers too.
+		if out := u.ok(env, "run", "--rm", "--network", "none", "cairn-test/fuse:1", "sh", "-c", "ls /root; test -e /etc/group || echo gone; cat /usr/bin"); out != "f\ngone\nwas-a-dir\n" {
+			t.Errorf("run of the fuse-overlayfs commit: %q", out)
+		}
+		u.ok(env, "rm", "c")
+		u.ok(env, "rmi", tag, "cairn-test/fuse:1")
 	})
 
 	t.Run("no subordinate IDs", func(t *testing.T) {

@@ -50,9 +50,16 @@ type TarOptions struct {
 
 	// Overlay: the tree is an overlay upper directory, written as the layer
 	// of its changes. A character device 0/0 is a deleted file, written as
-	// its OCI whiteout; a directory marked trusted.overlay.opaque=y was
+	// its OCI whiteout; a directory marked opaque (see IsOpaque) was
 	// replaced, and its entry is followed by its opaque whiteout.
 	Overlay bool
+
+	// Lower are the directories below an Overlay upper directory, topmost
+	// first. fuse-overlayfs marks every directory it makes opaque, new or
+	// not; such a mark is written only where one of Lower has something of
+	// the directory's name, as the kernel's overlayfs marks them. Nil: every
+	// mark is written.
+	Lower []string
 
 	// MaxTime, if not zero, clamps every time written: a file modified
 	// later is dated MaxTime, for layers that are the same whenever they
@@ -209,6 +216,9 @@ func (t *TarWriter) fail(name string, err error) error {
 // entry writes the entry of base, in the directory pfd, as name, and
 // returns the file's type (its S_IFMT bits).
 func (t *TarWriter) entry(ctx context.Context, pfd int, base, name string) (uint32, error) {
+	if t.opts.Overlay && IsOverlayMark(base) {
+		return 0, nil // the opaque mark, written as AddOpaque
+	}
 	if t.opts.Layer && strings.HasPrefix(base, whiteoutPrefix) {
 		return 0, fmt.Errorf("name would read as a whiteout: %w", ErrUnrepresentable)
 	}
@@ -285,11 +295,8 @@ func (t *TarWriter) entry(ctx context.Context, pfd int, base, name string) (uint
 	} else {
 		err = t.header(hdr)
 	}
-	if err == nil && typ == unix.S_IFDIR && t.opts.Overlay {
-		var v [1]byte
-		if n, xerr := unix.Getxattr(procFD(fd), OverlayOpaque, v[:]); xerr == nil && n == 1 && v[0] == 'y' {
-			err = t.AddOpaque(name)
-		}
+	if err == nil && typ == unix.S_IFDIR && t.opts.Overlay && IsOpaque(fd) && t.replaced(fd, name) {
+		err = t.AddOpaque(name)
 	}
 	if linked && (err == nil || errors.Is(err, ErrChanged)) {
 		t.links[id] = name

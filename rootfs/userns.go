@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 
+	securejoin "github.com/cyphar/filepath-securejoin"
+
 	"github.com/moby/sys/userns"
 	"golang.org/x/sys/unix"
 )
@@ -27,6 +29,55 @@ func overlayOpaque() string {
 		return "user.overlay.opaque"
 	}
 	return "trusted.overlay.opaque"
+}
+
+// fuseOpaque is fuse-overlayfs's own opaque mark; it also leaves the
+// files of fuseMarks in an opaque directory of its upper directory.
+const fuseOpaque = "user.fuseoverlayfs.opaque"
+
+var fuseMarks = map[string]bool{".wh..wh..opq": true, ".wh..opq": true}
+
+// IsOverlayMark reports whether name, in an overlay upper directory, is
+// a mark of its overlay (fuse-overlayfs's of an opaque directory), not a
+// file of the container.
+func IsOverlayMark(name string) bool { return fuseMarks[name] }
+
+// IsOpaque reports whether the directory open at fd (O_PATH will do) is
+// an opaque directory of an overlay upper directory: marked so by the
+// kernel's overlayfs (OverlayOpaque) or by fuse-overlayfs.
+func IsOpaque(fd int) bool {
+	for _, x := range []string{OverlayOpaque, fuseOpaque} {
+		var v [1]byte
+		if n, err := unix.Getxattr(procFD(fd), x, v[:]); err == nil && n == 1 && v[0] == 'y' {
+			return true
+		}
+	}
+	return false
+}
+
+// replaced reports whether the opaque directory fd, name in the layer,
+// hides something: always, when the kernel's overlayfs marked it; when
+// only fuse-overlayfs did (it marks the new ones too), if a lower
+// directory has something of that name.
+func (t *TarWriter) replaced(fd int, name string) bool {
+	var v [1]byte
+	if n, err := unix.Getxattr(procFD(fd), OverlayOpaque, v[:]); err == nil && n == 1 && v[0] == 'y' {
+		return true
+	}
+	if t.opts.Lower == nil {
+		return true
+	}
+	for _, l := range t.opts.Lower {
+		// Resolved inside l: a symlink of a lower layer leads nowhere else.
+		p, err := securejoin.SecureJoin(l, name)
+		if err != nil {
+			continue
+		}
+		if _, err := os.Lstat(p); err == nil {
+			return true // made where something was: the kernel's marks it too
+		}
+	}
+	return false
 }
 
 // Warn reports what Apply skipped (a rootless store's device nodes); by

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/cairn-runtime/cairn/snapshot"
 	"github.com/moby/sys/user"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -101,4 +102,25 @@ func dropUnmappedIDs(spec *specs.Spec) {
 			return false
 		})
 	}
+}
+
+// CommitLower is commit.Source.Lower for container c: the directories
+// below its upper directory (its init layer, then its image's snapshots)
+// where fuse-overlayfs mounts it; nil where the kernel's overlayfs does.
+func (s *Store) CommitLower(c *Container) ([]string, error) {
+	if d, err := snapshot.Driver(); err != nil || d != "fuse-overlayfs" {
+		return nil, nil
+	}
+	out := []string{s.initLayer}
+	if c.Chain == "" {
+		return out, nil
+	}
+	chain, err := s.snaps.Chain(c.Chain)
+	if err != nil {
+		return nil, err
+	}
+	for _, info := range chain {
+		out = append(out, s.snaps.FS(info.ChainID))
+	}
+	return out, nil
 }

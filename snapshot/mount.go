@@ -73,17 +73,21 @@ func (s *Store) Overlay(chainID digest.Digest, l Layers) (Mount, error) {
 		return Mount{Type: "bind", Source: lowers[0], Options: []string{"rbind", "ro"}}, nil
 	}
 	opts := append([]string{"lowerdir=" + strings.Join(lowers, ":")}, overlayOptions...)
+	typ := "overlay"
 	if userns.RunningInUserNS() {
-		// An overlayfs mounted in a user namespace (Linux 5.11 on) keeps
-		// its opaque marks in user.overlay.* xattrs; with userxattr the
-		// kernel takes redirect_dir=off for "follow" and refuses it, and
-		// "nofollow" is as strict: no redirect is made or followed.
-		opts = append([]string{"lowerdir=" + strings.Join(lowers, ":")}, "redirect_dir=nofollow", "metacopy=off", "index=off", "userxattr")
+		driver, err := Driver()
+		if err != nil {
+			return Mount{}, fmt.Errorf("overlay of %s: %w", chainID, err)
+		}
+		opts = append([]string{"lowerdir=" + strings.Join(lowers, ":")}, userNSOptions(driver)...)
+		if driver == "fuse-overlayfs" {
+			typ = fuseType
+		}
 	}
 	if l.Upper != "" {
 		opts = append(opts, "upperdir="+l.Upper, "workdir="+l.Work)
 	}
-	m := Mount{Type: "overlay", Source: "overlay", Options: opts, Dir: s.root}
+	m := Mount{Type: typ, Source: "overlay", Options: opts, Dir: s.root}
 	if n := len(strings.Join(m.Options, ",")); n >= os.Getpagesize() {
 		return Mount{}, fmt.Errorf("overlay of %s: %d layers need %d bytes of mount options, over the kernel's limit", chainID, len(lowers), n)
 	}
@@ -117,6 +121,9 @@ func (m Mount) Mount(target string) error {
 			}
 		}
 		return nil
+	}
+	if m.Type == fuseType {
+		return mountFuse(m, target)
 	}
 	mount := func() error {
 		return unix.Mount(m.Source, target, m.Type, flags, strings.Join(data, ","))
