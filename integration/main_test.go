@@ -205,11 +205,18 @@ func (s *store) run(in []byte, args ...string) result {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, cairnBin, append([]string{"--root", s.root}, args...)...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if len(s.env) > 0 {
 		cmd.Env = append(os.Environ(), s.env...)
 	}
+	return runCmd(s.t, cmd, in)
+}
+
+// runCmd runs cmd with stdin from in (may be nil) and says what it did;
+// the test fails if it could not be run at all.
+func runCmd(t testing.TB, cmd *exec.Cmd, in []byte) result {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if in != nil {
 		cmd.Stdin = bytes.NewReader(in)
 	}
@@ -219,7 +226,7 @@ func (s *store) run(in []byte, args ...string) result {
 	if errors.As(err, &ee) {
 		r.Code = ee.ExitCode()
 	} else if err != nil {
-		s.t.Fatalf("cairn %s: %v", strings.Join(args, " "), err)
+		t.Fatalf("%s: %v", strings.Join(cmd.Args, " "), err)
 	}
 	return r
 }

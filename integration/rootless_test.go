@@ -1,9 +1,7 @@
 package integration
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -168,20 +166,7 @@ func (u *rootlessUser) command(env []string, in []byte, name string, args ...str
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Env, cmd.Dir = env, u.home
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(u.uid), Gid: uint32(u.gid)}}
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if in != nil {
-		cmd.Stdin = bytes.NewReader(in)
-	}
-	err := cmd.Run()
-	r := result{Stdout: stdout.String(), Stderr: stderr.String()}
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		r.Code = ee.ExitCode()
-	} else if err != nil {
-		u.t.Fatalf("%s %s as %s: %v", filepath.Base(name), strings.Join(args, " "), u.name, err)
-	}
-	return r
+	return runCmd(u.t, cmd, in)
 }
 
 func (u *rootlessUser) ok(env []string, args ...string) string {
@@ -235,29 +220,40 @@ func hostState(t testing.TB) []string {
 	return out
 }
 
-// tunOpen gives /dev/net/tun the mode an unprivileged pasta needs
-// (Debian's default, 0666, which this machine does not have) for the
-// test, and puts the old mode back after it.
-func tunOpen(t testing.TB) {
-	fi, err := os.Stat("/dev/net/tun")
+// openDevice gives device (/dev/net/tun for pasta, /dev/fuse for
+// fuse-overlayfs) the mode an unprivileged user needs, Debian's default
+// 0666, which this machine does not have, for the test, and puts the old
+// mode back after it.
+func openDevice(t testing.TB, device string) {
+	fi, err := os.Stat(device)
 	if err != nil {
-		t.Fatalf("rootless networking needs /dev/net/tun: %v", err)
+		t.Fatalf("rootless cairn needs %s: %v", device, err)
 	}
 	old := fi.Mode().Perm()
-	must(t, os.Chmod("/dev/net/tun", 0o666))
-	t.Cleanup(func() { os.Chmod("/dev/net/tun", old) })
+	must(t, os.Chmod(device, 0o666))
+	t.Cleanup(func() { os.Chmod(device, old) })
 }
 
-// fuseOpen gives /dev/fuse the mode an unprivileged fuse-overlayfs needs
-// (Debian's default, 0666) for the test, and puts the old mode back.
-func fuseOpen(t testing.TB) {
-	fi, err := os.Stat("/dev/fuse")
-	if err != nil {
-		t.Fatalf("fuse-overlayfs needs /dev/fuse: %v", err)
-	}
-	old := fi.Mode().Perm()
-	must(t, os.Chmod("/dev/fuse", 0o666))
-	t.Cleanup(func() { os.Chmod("/dev/fuse", old) })
+// rootCommit commits change, run as root in a new store on the image tag
+// of archive, and returns the store and the summary of the layer.
+func rootCommit(t testing.TB, archive, tag, change string) (*store, string) {
+	t.Helper()
+	root := newStore(t)
+	root.ok("load", "-i", archive)
+	root.ok("run", "--name", "c", "--network", "none", tag, "sh", "-c", change)
+	root.ok("commit", "c", "cairn-test/root-commit:1")
+	saved := filepath.Join(t.TempDir(), "root.tar")
+	root.ok("save", "-o", saved, "cairn-test/root-commit:1")
+	root.ok("rm", "c")
+	root.ok("rmi", "cairn-test/root-commit:1")
+	return root, topLayerOf(t, saved)
+}
+
+// topLayerOf summarizes the top layer of the image of a saved archive.
+func topLayerOf(t testing.TB, archive string) string {
+	t.Helper()
+	_, layers := dockerArchiveLayers(t, archive)
+	return strings.Join(layers[len(layers)-1], "\n")
 }
 
 // longName makes a file of a 255-byte name: fuse-overlayfs 1.10 cannot
@@ -280,19 +276,13 @@ const commitChange = "mkdir -p /app/sub && echo hi > /app/x && ln -s x /app/l &&
 func TestRootlessWorkflow(t *testing.T) {
 	reg := testutil.Registry(t)
 	u := newRootlessUser(t, "cairn-rl-test", true)
-	tunOpen(t)
+	openDevice(t, "/dev/net/tun")
 	env := u.env()
 	tag := "cairn-test/rootless:1"
 	archive := u.file("busybox.tar", dockerArchive(t, fixtureImage{Names: []string{tag}, Layers: [][]byte{busyboxTar(t)}, Cmd: []string{"sh"}}))
 	// Root's commit of the same change, first: root's store has state in
 	// /run/cairn, which the user's must not touch.
-	root := newStore(t)
-	root.ok("load", "-i", archive)
-	root.ok("run", "--name", "c", "--network", "none", tag, "sh", "-c", commitChange)
-	root.ok("commit", "c", "cairn-test/rootless-commit:root")
-	theirs := filepath.Join(t.TempDir(), "root.tar")
-	root.ok("save", "-o", theirs, "cairn-test/rootless-commit:root")
-	root.ok("rm", "c")
+	root, rootLayer := rootCommit(t, archive, tag, commitChange)
 	before := hostState(t)
 
 	// Its store and runtime state are its own.
@@ -337,10 +327,8 @@ func TestRootlessWorkflow(t *testing.T) {
 	}
 	ours := filepath.Join(u.home, "ours.tar")
 	u.ok(env, "save", "-o", ours, "cairn-test/rootless-commit:1")
-	_, rl := dockerArchiveLayers(t, ours)
-	_, rr := dockerArchiveLayers(t, theirs)
-	if a, b := strings.Join(rl[len(rl)-1], "\n"), strings.Join(rr[len(rr)-1], "\n"); a != b {
-		t.Errorf("the rootless commit's layer differs from root's:\nrootless:\n%s\nroot:\n%s", a, b)
+	if a := topLayerOf(t, ours); a != rootLayer {
+		t.Errorf("the rootless commit's layer differs from root's:\nrootless:\n%s\nroot:\n%s", a, rootLayer)
 	}
 	if out := u.ok(env, "run", "--rm", "--network", "none", "cairn-test/rootless-commit:1", "sh", "-c",
 		"stat -c '%u:%g %a' /app/sub /app/x; ls /root; test -e /etc/group || echo gone"); out != "1234:5678 2750\n0:0 4755\nf\ngone\n" {
@@ -406,7 +394,7 @@ func httpGetRetry(t testing.TB, url string) string {
 // layer are skipped with a warning that names them.
 func TestRootlessRefusals(t *testing.T) {
 	u := newRootlessUser(t, "cairn-rl-refuse", true)
-	tunOpen(t)
+	openDevice(t, "/dev/net/tun")
 	env := u.env()
 	tag := "cairn-test/rootless-refuse:1"
 	u.ok(env, "load", "-i", u.file("busybox.tar", dockerArchive(t, fixtureImage{Names: []string{tag}, Layers: [][]byte{busyboxTar(t)}, Cmd: []string{"sh"}})))
@@ -505,7 +493,7 @@ func TestRootlessVariants(t *testing.T) {
 		// the same layer as root's for the same change.
 		testutil.RequiresTool(t, "fuse-overlayfs")
 		u := u.in(t)
-		fuseOpen(t)
+		openDevice(t, "/dev/fuse")
 		run := filepath.Join(u.runDir, "fuse")
 		must(t, os.Mkdir(run, 0o700))
 		must(t, os.Chown(run, u.uid, u.gid))
@@ -522,17 +510,9 @@ func TestRootlessVariants(t *testing.T) {
 		u.ok(env, "commit", "c", "cairn-test/fuse:1")
 		ours := filepath.Join(u.home, "fuse.tar")
 		u.ok(env, "save", "-o", ours, "cairn-test/fuse:1")
-		root := newStore(t)
-		root.ok("load", "-i", archive)
-		root.ok("run", "--name", "c", "--network", "none", tag, "sh", "-c", change)
-		root.ok("commit", "c", "cairn-test/fuse:root")
-		theirs := filepath.Join(t.TempDir(), "root.tar")
-		root.ok("save", "-o", theirs, "cairn-test/fuse:root")
-		root.ok("rm", "c")
-		_, fl := dockerArchiveLayers(t, ours)
-		_, rl := dockerArchiveLayers(t, theirs)
-		if a, b := strings.Join(fl[len(fl)-1], "\n"), strings.Join(rl[len(rl)-1], "\n"); a != b {
-			t.Errorf("the fuse-overlayfs commit's layer differs from root's:\nfuse-overlayfs:\n%s\nroot:\n%s", a, b)
+		_, rootLayer := rootCommit(t, archive, tag, change)
+		if a := topLayerOf(t, ours); a != rootLayer {
+			t.Errorf("the fuse-overlayfs commit's layer differs from root's:\nfuse-overlayfs:\n%s\nroot:\n%s", a, rootLayer)
 		}
 		// A container on the committed image: the opaque directory and
 		// the whiteouts hold through fuse-overlayfs's lower layers too.
