@@ -344,6 +344,20 @@ func TestRootlessWorkflow(t *testing.T) {
 		t.Errorf("owners after build: %q", out)
 	}
 
+	// The Engine API: the user's service on the user's socket, in the
+	// same namespace as its CLI (the docker client is root's here, which
+	// the socket's mode lets in).
+	svc := exec.Command(u.bin, "system", "service", "--time", "60")
+	svc.Env, svc.Dir = env, u.home
+	svc.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(u.uid), Gid: uint32(u.gid)}}
+	must(t, svc.Start())
+	defer func() { svc.Process.Signal(syscall.SIGTERM); svc.Wait() }()
+	sock := filepath.Join(u.runDir, "cairn", "docker.sock")
+	waitFor(t, 10*time.Second, "the user's API socket", func() bool { _, err := os.Stat(sock); return err == nil })
+	if out, errOut, code := dockerAt(t, "docker", sock, "run", "--rm", "--network", "none", "cairn-test/rootless-built:1", "stat", "-c", "%u", "/data/f"); code != 0 || out != "1234\n" {
+		t.Errorf("docker run through the user's socket: exit %d: %q %s", code, out, errOut)
+	}
+
 	// push (root pulls and runs it below).
 	ref := fmt.Sprintf("%s/cairn-test/rootless-%d:1", reg, time.Now().UnixNano())
 	u.ok(env, "tag", "cairn-test/rootless-built:1", ref)
