@@ -51,10 +51,11 @@ func DataDir() (string, error) {
 }
 
 // RunDir is the user's runtime state: $XDG_RUNTIME_DIR/cairn, or, where
-// XDG_RUNTIME_DIR is unset (as under su), /tmp/cairn-run-UID, a
-// directory of the user's alone. It is made if missing.
+// XDG_RUNTIME_DIR is unset or is not a directory of the user's (su leaves
+// the first user's), /tmp/cairn-run-UID, a directory of the user's alone.
+// It is made if missing.
 func RunDir() (string, error) {
-	if d := os.Getenv("XDG_RUNTIME_DIR"); filepath.IsAbs(d) {
+	if d := os.Getenv("XDG_RUNTIME_DIR"); filepath.IsAbs(d) && ownDir(d) {
 		dir := filepath.Join(d, "cairn")
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return "", fmt.Errorf("the runtime directory: %w", err)
@@ -76,4 +77,10 @@ func RunDir() (string, error) {
 		return "", fmt.Errorf("the runtime directory %s (XDG_RUNTIME_DIR is unset) is not a private directory of user %d: remove it, or set XDG_RUNTIME_DIR", dir, UID())
 	}
 	return dir, nil
+}
+
+// ownDir reports whether dir is a directory of this process's user.
+func ownDir(dir string) bool {
+	fi, err := os.Stat(dir)
+	return err == nil && fi.IsDir() && int(fi.Sys().(*syscall.Stat_t).Uid) == os.Getuid()
 }

@@ -77,6 +77,26 @@ func TestRunDirWithoutXDG(t *testing.T) {
 	}
 }
 
+func TestRunDirOfAnotherUser(t *testing.T) {
+	// As su leaves it: the first user's runtime directory, not this one's.
+	other := "/" // root's, for a user
+	if os.Getuid() == 0 {
+		other = t.TempDir()
+		if err := os.Chown(other, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("XDG_RUNTIME_DIR", other)
+	t.Setenv("TMPDIR", t.TempDir())
+	dir, err := RunDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if filepath.Dir(dir) != os.TempDir() {
+		t.Errorf("another user's XDG_RUNTIME_DIR %s: used %s", other, dir)
+	}
+}
+
 func TestDataDir(t *testing.T) {
 	t.Setenv("XDG_DATA_HOME", "/x/data")
 	if d, _ := DataDir(); d != "/x/data/cairn" {
