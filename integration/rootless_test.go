@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -317,6 +318,26 @@ func TestRootlessWorkflow(t *testing.T) {
 	u.ok(env, "rm", "web")
 	if _, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", port)); err == nil {
 		t.Errorf("port %d still answers after rm", port)
+	}
+
+	// --network host: the host's interfaces; none: loopback alone.
+	ifaces := func(procNetDev string) string {
+		var names []string
+		for _, l := range strings.Split(procNetDev, "\n")[2:] {
+			if name, _, ok := strings.Cut(strings.TrimSpace(l), ":"); ok {
+				names = append(names, name)
+			}
+		}
+		slices.Sort(names)
+		return strings.Join(names, " ")
+	}
+	hostDev, err := os.ReadFile("/proc/net/dev")
+	must(t, err)
+	if got, want := ifaces(u.ok(env, "run", "--rm", "--network", "host", tag, "cat", "/proc/net/dev")), ifaces(string(hostDev)); got != want {
+		t.Errorf("--network host sees %q, the host has %q", got, want)
+	}
+	if got := ifaces(u.ok(env, "run", "--rm", "--network", "none", tag, "cat", "/proc/net/dev")); got != "lo" {
+		t.Errorf("--network none sees %q", got)
 	}
 
 	// commit: the same layer as root's for the same change.
