@@ -24,9 +24,10 @@ var ErrRootless = errors.New("rootless")
 // host, which delegate nothing to a user: libcontainer joins none it cannot
 // write. So a rootless container there has no limits and no freezer; cairn
 // refuses the limits, as it refuses any limit the host cannot enforce, and
-// commits it without pausing, saying so. On a cgroup v2 host with the
-// user's subtree delegated (systemd's user@.service), libcontainer makes
-// the cgroups and enforces the limits as for root.
+// commits it without pausing, saying so. On a cgroup v2 host the limits
+// go to libcontainer, which makes the cgroup where the user's subtree is
+// delegated (systemd's user@.service) and fails, saying so, where it is
+// not; no host here has cgroup v2, so that path is untested.
 
 // cgroupsDelegated reports whether this process may have cgroups of its
 // own: it is root on the host, or the host is cgroup v2 (whose delegation
