@@ -39,6 +39,12 @@ func newRootlessUser(t testing.TB, name string, subIDs bool) *rootlessUser {
 		testutil.RequiresTool(t, tool)
 	}
 	removeUser(name) // a killed run's
+	if _, err := os.Stat("/run/user"); os.IsNotExist(err) {
+		// As logind makes it, where no logind runs; gone with the test,
+		// after the user's own directory (cleanups run last first).
+		must(t, os.Mkdir("/run/user", 0o755))
+		t.Cleanup(func() { os.Remove("/run/user") })
+	}
 	args := []string{"--create-home", "--shell", "/bin/sh"}
 	if !subIDs {
 		args = append(args, "-K", "SUB_UID_COUNT=0", "-K", "SUB_GID_COUNT=0")
@@ -59,11 +65,6 @@ func newRootlessUser(t testing.TB, name string, subIDs bool) *rootlessUser {
 	u.bin = filepath.Join(u.shared, "cairn")
 	copyFile(t, cairnBin, u.bin, 0o755)
 	u.runDir = filepath.Join("/run/user", pw.Uid)
-	if _, err := os.Stat("/run/user"); os.IsNotExist(err) {
-		// As logind makes it, where no logind runs; gone with the test.
-		must(t, os.Mkdir("/run/user", 0o755))
-		t.Cleanup(func() { os.Remove("/run/user") })
-	}
 	must(t, os.MkdirAll(u.runDir, 0o700))
 	must(t, os.Chown(u.runDir, u.uid, u.gid))
 	return u
