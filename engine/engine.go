@@ -24,14 +24,14 @@ type Options struct {
 	// Root is the store's root directory (/var/lib/cairn by default).
 	Root string
 	// Run is where runtime state lives, which must not outlive a reboot;
-	// empty: RunDir(Root).
+	// empty: the root's directory under RunBase (RunDir for root's).
 	Run string
 	// RegistryConfig is the path of the registry configuration: mirrors
 	// and insecure registries, with the meaning of Docker's daemon.json
 	// (see registry.LoadConfig). It is read when a registry is first used.
 	RegistryConfig string
 	// NetworkRun is the host-wide state of the network (leases, records,
-	// its lock), shared by every root; empty: NetworkRunDir.
+	// its lock), shared by every root; empty: RunBase/network.
 	NetworkRun string
 	// Monitor returns the command that re-executes cairn as the monitor of
 	// a detached container (see runtime.Store.StartDetached).
@@ -71,10 +71,6 @@ type Engine struct {
 // runBase is where runtime state lives by default: on /run, a tmpfs, so
 // that nothing of it outlives a reboot.
 const runBase = "/run/cairn"
-
-// NetworkRunDir is where the network's host-wide state lives: every root's
-// containers share the host's bridges, addresses and firewall.
-const NetworkRunDir = runBase + "/network"
 
 // RunDir is where the runtime state of the store at root lives by default:
 // one directory per store root under /run/cairn.
@@ -131,7 +127,6 @@ func Open(o Options) (*Engine, error) {
 	journal := events.Open(filepath.Join(root, "events.log"), 0)
 	ctrs, err := runtime.Open(runtime.Options{
 		Root: root, Run: run, Tmp: tmp, Images: imgs, Snapshots: snaps, Networks: nets, Monitor: o.Monitor, Events: journal,
-		Rootless: o.Rootless,
 	})
 	if err != nil {
 		return fail(err)

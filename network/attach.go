@@ -119,11 +119,8 @@ func (s *Store) attach(req Request, r *Record) error {
 			return fmt.Errorf("%w: container cannot be connected to network %s and others", ErrInvalid, n.Name)
 		}
 		if n.IsDefault() {
-			if er.IP.IsValid() {
-				return fmt.Errorf("%w: user specified IP address is supported on user defined networks only", ErrInvalid)
-			}
-			if len(er.Aliases) > 0 {
-				return fmt.Errorf("%w: network-scoped alias is supported only for containers in user defined networks", ErrInvalid)
+			if err := checkDefaultEndpoint(er); err != nil {
+				return err
 			}
 			if err := s.resolveDefault(n, r); err != nil {
 				return err
@@ -150,17 +147,9 @@ func (s *Store) attach(req Request, r *Record) error {
 		}
 		failpoint.Hit("network-lease")
 	}
-	for _, h := range req.ExtraHosts {
-		name, ip, ok := strings.Cut(h, ":")
-		if !ok || name == "" {
-			return fmt.Errorf("%w: invalid --add-host %q: want host:ip", ErrInvalid, h)
-		}
-		if ip == "host-gateway" {
-			ip = r.Endpoints[0].Gateway.String()
-		} else if _, err := netip.ParseAddr(ip); err != nil {
-			return fmt.Errorf("%w: invalid IP address %q in --add-host %q", ErrInvalid, ip, h)
-		}
-		r.ExtraHosts = append(r.ExtraHosts, name+":"+ip)
+	var err error
+	if r.ExtraHosts, err = extraHosts(req.ExtraHosts, r.Endpoints[0].Gateway); err != nil {
+		return err
 	}
 	for i := range r.Endpoints {
 		r.Endpoints[i].Made = true
@@ -193,17 +182,54 @@ func (s *Store) attach(req Request, r *Record) error {
 	}
 	failpoint.Hit("network-firewall")
 	flushConntrack(r.Ports)
-	resolv, _ := os.ReadFile("/etc/resolv.conf")
-	if r.ResolvPath != "" {
-		if err := rewrite(r.ResolvPath, ResolvConf(resolv, req.DNS)); err != nil {
-			return fmt.Errorf("write the /etc/resolv.conf of %s: %w", short(r.ID), err)
-		}
-	}
-	if err := s.writeHosts(r); err != nil {
+	if err := s.writeNameFiles(r, req.DNS); err != nil {
 		return err
 	}
 	failpoint.Hit("network-hosts")
 	return nil
+}
+
+// checkDefaultEndpoint refuses what only a user network gives, in Docker's
+// words.
+func checkDefaultEndpoint(er EndpointRequest) error {
+	if er.IP.IsValid() {
+		return fmt.Errorf("%w: user specified IP address is supported on user defined networks only", ErrInvalid)
+	}
+	if len(er.Aliases) > 0 {
+		return fmt.Errorf("%w: network-scoped alias is supported only for containers in user defined networks", ErrInvalid)
+	}
+	return nil
+}
+
+// extraHosts checks --add-host entries (host:ip) and resolves the ip
+// "host-gateway" to gateway.
+func extraHosts(hosts []string, gateway netip.Addr) ([]string, error) {
+	var out []string
+	for _, h := range hosts {
+		name, ip, ok := strings.Cut(h, ":")
+		if !ok || name == "" {
+			return nil, fmt.Errorf("%w: invalid --add-host %q: want host:ip", ErrInvalid, h)
+		}
+		if ip == "host-gateway" {
+			ip = gateway.String()
+		} else if _, err := netip.ParseAddr(ip); err != nil {
+			return nil, fmt.Errorf("%w: invalid IP address %q in --add-host %q", ErrInvalid, ip, h)
+		}
+		out = append(out, name+":"+ip)
+	}
+	return out, nil
+}
+
+// writeNameFiles writes the /etc/resolv.conf (the host's, with dns) and
+// /etc/hosts of r, and its peers' /etc/hosts.
+func (s *Store) writeNameFiles(r *Record, dns DNS) error {
+	resolv, _ := os.ReadFile("/etc/resolv.conf")
+	if r.ResolvPath != "" {
+		if err := rewrite(r.ResolvPath, ResolvConf(resolv, dns)); err != nil {
+			return fmt.Errorf("write the /etc/resolv.conf of %s: %w", short(r.ID), err)
+		}
+	}
+	return s.writeHosts(r)
 }
 
 // resolveDefault gives the default bridge its subnet: the one its bridge

@@ -30,8 +30,8 @@ var (
 	userModeIP      = netip.MustParseAddr("10.0.2.100")
 )
 
-// pasta is the user-mode network's helper; tests may point it elsewhere.
-var pasta = "pasta"
+// pasta is the user-mode network's helper, found on PATH.
+const pasta = "pasta"
 
 // UserModeHelper is the path of the user-mode network's helper, pasta.
 func UserModeHelper() (string, error) {
@@ -49,13 +49,11 @@ func (s *Store) attachUserMode(req Request) (*Attachment, error) {
 	if err != nil {
 		return nil, err
 	}
-	switch {
-	case !n.IsDefault() || len(req.Networks) > 1:
+	if !n.IsDefault() || len(req.Networks) > 1 {
 		return nil, errUserMode(n.Name)
-	case er.IP.IsValid():
-		return nil, fmt.Errorf("%w: user specified IP address is supported on user defined networks only", ErrInvalid)
-	case len(er.Aliases) > 0:
-		return nil, fmt.Errorf("%w: network-scoped alias is supported only for containers in user defined networks", ErrInvalid)
+	}
+	if err := checkDefaultEndpoint(er); err != nil {
+		return nil, err
 	}
 	if err := checkUnprivilegedPorts(req.Ports); err != nil {
 		return nil, err
@@ -89,15 +87,8 @@ func (s *Store) attachUserMode(req Request) (*Attachment, error) {
 			IP: userModeIP, MAC: macFor(userModeIP), IfName: "eth0",
 		}},
 	}
-	for _, h := range req.ExtraHosts {
-		name, ip, ok := strings.Cut(h, ":")
-		if !ok || name == "" {
-			return nil, fmt.Errorf("%w: invalid --add-host %q: want host:ip", ErrInvalid, h)
-		}
-		if ip == "host-gateway" {
-			ip = userModeGateway.String()
-		}
-		r.ExtraHosts = append(r.ExtraHosts, name+":"+ip)
+	if r.ExtraHosts, err = extraHosts(req.ExtraHosts, userModeGateway); err != nil {
+		return nil, err
 	}
 	a := &Attachment{Record: r}
 	fail := func(err error) (*Attachment, error) {
@@ -123,13 +114,7 @@ func (s *Store) attachUserMode(req Request) (*Attachment, error) {
 	if err := s.write(r); err != nil {
 		return fail(err)
 	}
-	resolv, _ := os.ReadFile("/etc/resolv.conf")
-	if r.ResolvPath != "" {
-		if err := rewrite(r.ResolvPath, ResolvConf(resolv, req.DNS)); err != nil {
-			return fail(fmt.Errorf("write the /etc/resolv.conf of %s: %w", short(r.ID), err))
-		}
-	}
-	if err := s.writeHosts(r); err != nil {
+	if err := s.writeNameFiles(r, req.DNS); err != nil {
 		return fail(err)
 	}
 	return a, nil

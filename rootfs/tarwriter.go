@@ -295,8 +295,10 @@ func (t *TarWriter) entry(ctx context.Context, pfd int, base, name string) (uint
 	} else {
 		err = t.header(hdr)
 	}
-	if err == nil && typ == unix.S_IFDIR && t.opts.Overlay && IsOpaque(fd) && t.replaced(fd, name) {
-		err = t.AddOpaque(name)
+	if err == nil && typ == unix.S_IFDIR && t.opts.Overlay {
+		if by := opaqueBy(fd); by != "" && t.replaces(name, by) {
+			err = t.AddOpaque(name)
+		}
 	}
 	if linked && (err == nil || errors.Is(err, ErrChanged)) {
 		t.links[id] = name

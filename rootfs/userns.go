@@ -45,26 +45,26 @@ func IsOverlayMark(name string) bool { return fuseMarks[name] }
 // IsOpaque reports whether the directory open at fd (O_PATH will do) is
 // an opaque directory of an overlay upper directory: marked so by the
 // kernel's overlayfs (OverlayOpaque) or by fuse-overlayfs.
-func IsOpaque(fd int) bool {
+func IsOpaque(fd int) bool { return opaqueBy(fd) != "" }
+
+// opaqueBy is the xattr that marks the directory at fd opaque:
+// OverlayOpaque, fuseOpaque, or "" for none.
+func opaqueBy(fd int) string {
 	for _, x := range []string{OverlayOpaque, fuseOpaque} {
 		var v [1]byte
 		if n, err := unix.Getxattr(procFD(fd), x, v[:]); err == nil && n == 1 && v[0] == 'y' {
-			return true
+			return x
 		}
 	}
-	return false
+	return ""
 }
 
-// replaced reports whether the opaque directory fd, name in the layer,
-// hides something: always, when the kernel's overlayfs marked it; when
-// only fuse-overlayfs did (it marks the new ones too), if a lower
-// directory has something of that name.
-func (t *TarWriter) replaced(fd int, name string) bool {
-	var v [1]byte
-	if n, err := unix.Getxattr(procFD(fd), OverlayOpaque, v[:]); err == nil && n == 1 && v[0] == 'y' {
-		return true
-	}
-	if t.opts.Lower == nil {
+// replaces reports whether the opaque directory name of the layer, whose
+// mark is by, hides something below: always, when the kernel's overlayfs
+// marked it; when fuse-overlayfs did (it marks the new ones too), if a
+// lower directory has something of that name.
+func (t *TarWriter) replaces(name, by string) bool {
+	if by != fuseOpaque || t.opts.Lower == nil {
 		return true
 	}
 	for _, l := range t.opts.Lower {
@@ -80,9 +80,9 @@ func (t *TarWriter) replaced(fd int, name string) bool {
 	return false
 }
 
-// Warn reports what Apply skipped (a rootless store's device nodes); by
-// default, on standard error.
-var Warn = func(msg string) { fmt.Fprintln(os.Stderr, "WARNING: "+msg) }
+// warn reports what Apply skipped (a rootless store's device nodes), on
+// standard error.
+func warn(msg string) { fmt.Fprintln(os.Stderr, "WARNING: "+msg) }
 
 // chownError explains a failed chown: in a user namespace, EINVAL is an ID
 // that the namespace does not map.
@@ -99,6 +99,6 @@ func skipDevice(hdr *tar.Header, err error) bool {
 	if !inUserNS || !errors.Is(err, unix.EPERM) {
 		return false
 	}
-	Warn(fmt.Sprintf("layer entry %q: device %d:%d skipped: a rootless store cannot make device nodes", hdr.Name, hdr.Devmajor, hdr.Devminor))
+	warn(fmt.Sprintf("layer entry %q: device %d:%d skipped: a rootless store cannot make device nodes", hdr.Name, hdr.Devmajor, hdr.Devminor))
 	return true
 }

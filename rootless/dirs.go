@@ -55,32 +55,30 @@ func DataDir() (string, error) {
 // the first user's), /tmp/cairn-run-UID, a directory of the user's alone.
 // It is made if missing.
 func RunDir() (string, error) {
-	if d := os.Getenv("XDG_RUNTIME_DIR"); filepath.IsAbs(d) && ownDir(d) {
-		dir := filepath.Join(d, "cairn")
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return "", fmt.Errorf("the runtime directory: %w", err)
+	if d := os.Getenv("XDG_RUNTIME_DIR"); filepath.IsAbs(d) {
+		if _, own := ownDir(d); own {
+			dir := filepath.Join(d, "cairn")
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return "", fmt.Errorf("the runtime directory: %w", err)
+			}
+			return dir, nil
 		}
-		return dir, nil
 	}
 	dir := filepath.Join(os.TempDir(), fmt.Sprintf("cairn-run-%d", UID()))
 	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
-		return "", fmt.Errorf("the runtime directory (XDG_RUNTIME_DIR is unset): %w", err)
+		return "", fmt.Errorf("the runtime directory (XDG_RUNTIME_DIR is not the user's): %w", err)
 	}
 	// Someone else may have made it first: it must be the user's own, and
 	// closed to others.
-	fi, err := os.Lstat(dir)
-	if err != nil {
-		return "", err
-	}
-	st := fi.Sys().(*syscall.Stat_t)
-	if !fi.IsDir() || int(st.Uid) != os.Getuid() || fi.Mode().Perm()&0o077 != 0 {
-		return "", fmt.Errorf("the runtime directory %s (XDG_RUNTIME_DIR is unset) is not a private directory of user %d: remove it, or set XDG_RUNTIME_DIR", dir, UID())
+	if fi, own := ownDir(dir); !own || fi.Mode().Perm()&0o077 != 0 {
+		return "", fmt.Errorf("the runtime directory %s (XDG_RUNTIME_DIR is not the user's) is not a private directory of user %d: remove it, or set XDG_RUNTIME_DIR", dir, UID())
 	}
 	return dir, nil
 }
 
-// ownDir reports whether dir is a directory of this process's user.
-func ownDir(dir string) bool {
-	fi, err := os.Stat(dir)
-	return err == nil && fi.IsDir() && int(fi.Sys().(*syscall.Stat_t).Uid) == os.Getuid()
+// ownDir reports whether dir is a directory (not a symlink) of this
+// process's user.
+func ownDir(dir string) (os.FileInfo, bool) {
+	fi, err := os.Lstat(dir)
+	return fi, err == nil && fi.IsDir() && int(fi.Sys().(*syscall.Stat_t).Uid) == os.Getuid()
 }

@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/user"
+	osuser "os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/moby/sys/user"
 
 	"github.com/cairn-runtime/cairn/internal/atomicfile"
 	"github.com/cairn-runtime/cairn/internal/lockfile"
@@ -115,7 +117,7 @@ func startTime(pid int) string {
 func startPause(self, dir string) (int, error) {
 	uid, gid := os.Getuid(), os.Getgid()
 	name := strconv.Itoa(uid)
-	if u, err := user.LookupId(name); err == nil {
+	if u, err := osuser.LookupId(name); err == nil {
 		name = u.Username
 	}
 	cmd := exec.Command(self)
@@ -125,7 +127,7 @@ func startPause(self, dir string) (int, error) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS, Setsid: true}
 	uidmap, errU := exec.LookPath("newuidmap")
 	gidmap, errG := exec.LookPath("newgidmap")
-	var uids, gids []Range
+	var uids, gids []user.SubID
 	single := errU != nil || errG != nil
 	if single {
 		// Without the setuid helpers a user may map only its own IDs:
@@ -144,7 +146,7 @@ func startPause(self, dir string) (int, error) {
 		}
 		for _, f := range []struct {
 			file   string
-			ranges []Range
+			ranges []user.SubID
 		}{{SubUIDFile, uids}, {SubGIDFile, gids}} {
 			if len(f.ranges) == 0 {
 				return 0, fmt.Errorf("%w: user %s has no subordinate IDs in %s: add a line %q there, as root: usermod --add-subuids 100000-165535 --add-subgids 100000-165535 %s",
@@ -165,11 +167,11 @@ func startPause(self, dir string) (int, error) {
 		for _, m := range []struct {
 			tool, file string
 			own        int
-			ranges     []Range
+			ranges     []user.SubID
 		}{{uidmap, SubUIDFile, uid, uids}, {gidmap, SubGIDFile, gid, gids}} {
 			args := []string{strconv.Itoa(pid)}
 			for _, l := range mappings(m.own, m.ranges) {
-				args = append(args, strconv.Itoa(l.Inside), strconv.Itoa(l.Outside), strconv.Itoa(l.Count))
+				args = append(args, strconv.FormatInt(l.Inside, 10), strconv.FormatInt(l.Outside, 10), strconv.FormatInt(l.Count, 10))
 			}
 			if out, err := exec.Command(m.tool, args...).CombinedOutput(); err != nil {
 				return fail(fmt.Errorf("%w: map the IDs of user %s from %s: %s %s: %s", ErrSetup, name, m.file,

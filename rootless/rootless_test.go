@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/moby/sys/user"
 )
 
 func TestSubordinate(t *testing.T) {
@@ -15,25 +17,25 @@ func TestSubordinate(t *testing.T) {
 	for _, c := range []struct {
 		name string
 		id   int
-		want []Range
+		want []user.SubID
 	}{
-		{"alice", 1001, []Range{{100000, 65536}, {300000, 5}}},
-		{"carol", 1003, []Range{{231072, 10}}}, // by ID
+		{"alice", 1001, []user.SubID{{Name: "alice", SubID: 100000, Count: 65536}, {Name: "alice", SubID: 300000, Count: 5}}},
+		{"carol", 1003, []user.SubID{{Name: "1003", SubID: 231072, Count: 10}}}, // by ID
 		{"dave", 1004, nil},
 	} {
 		got, err := subordinate(f, c.name, c.id)
-		if err != nil || !reflect.DeepEqual(got, c.want) {
+		if err != nil || len(got) != len(c.want) || len(got) > 0 && !reflect.DeepEqual(got, c.want) {
 			t.Errorf("%s: %v, %v; want %v", c.name, got, err, c.want)
 		}
 	}
 	os.WriteFile(f, []byte("alice:100000\n"), 0o644)
-	if _, err := subordinate(f, "alice", 1001); err == nil || !strings.Contains(err.Error(), f+":1") {
+	if _, err := subordinate(f, "alice", 1001); err == nil || !strings.Contains(err.Error(), f) {
 		t.Errorf("a bad line: %v", err)
 	}
 }
 
 func TestMappings(t *testing.T) {
-	got := mappings(1001, []Range{{100000, 65536}, {300000, 5}})
+	got := mappings(1001, []user.SubID{{Name: "alice", SubID: 100000, Count: 65536}, {Name: "alice", SubID: 300000, Count: 5}})
 	want := []Mapping{{0, 1001, 1}, {1, 100000, 65536}, {65537, 300000, 5}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("%v, want %v", got, want)

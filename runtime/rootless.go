@@ -37,7 +37,7 @@ func cgroupsDelegated() bool { return !userns.RunningInUserNS() || cgroups.IsCgr
 // CanFreeze reports whether containers of this store can be paused.
 func (s *Store) CanFreeze() bool { return cgroupsDelegated() }
 
-// ErrNoFreezer says why a container cannot be paused here.
+// errNoFreezer says why container id cannot be paused here.
 func errNoFreezer(id string) error {
 	return fmt.Errorf("%w: cannot pause container %s: a rootless container has no freezer cgroup on cgroup v1 (pause needs cgroup v2 with delegation)", ErrRootless, ShortID(id))
 }

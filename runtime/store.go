@@ -35,10 +35,6 @@ type Options struct {
 	// Monitor returns the command that re-executes cairn as the monitor of
 	// container id (see StartDetached and Serve).
 	Monitor func(id string) *exec.Cmd
-	// Rootless is a store of an unprivileged user, opened in that user's
-	// namespace: containers run in that namespace, their cgroups are not
-	// cairn's to make, and limits are refused (see rootlessLimits).
-	Rootless bool
 }
 
 // Store keeps the containers of one cairn root.
@@ -55,7 +51,6 @@ type Store struct {
 	nets      *network.Store
 	events    *events.Journal
 	monitor   func(id string) *exec.Cmd
-	rootless  bool
 }
 
 // Open opens (creating if needed) the container store of a cairn root.
@@ -73,7 +68,6 @@ func Open(o Options) (*Store, error) {
 		nets:      o.Networks,
 		events:    o.Events,
 		monitor:   o.Monitor,
-		rootless:  o.Rootless,
 	}
 	for _, d := range []string{s.dir, s.volumes, s.tmp, s.locks} {
 		if err := os.MkdirAll(d, 0o711); err != nil {
