@@ -100,7 +100,7 @@ func (e *Engine) DiskUsage(ctx context.Context) (*DiskUsage, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		c, _, err := e.Images.Config(img)
+		c, err := e.listedConfig(img)
 		if err != nil {
 			return nil, err
 		}

@@ -75,7 +75,7 @@ func (e *Engine) ImageList(o ImageListOptions) ([]ImageSummary, error) {
 		if err != nil {
 			return nil, NoSuchImage(ref)
 		}
-		c, _, err := e.Images.Config(img)
+		c, err := e.listedConfig(img)
 		if err != nil {
 			return nil, err
 		}
@@ -94,7 +94,7 @@ func (e *Engine) ImageList(o ImageListOptions) ([]ImageSummary, error) {
 	}
 	var out []ImageSummary
 	for _, img := range imgs {
-		c, _, err := e.Images.Config(img)
+		c, err := e.listedConfig(img)
 		if err != nil {
 			return nil, err
 		}
@@ -370,4 +370,15 @@ func (e *Engine) SaveItems(refs []string) ([]image.SaveItem, error) {
 		add(img)
 	}
 	return items, nil
+}
+
+// listedConfig is img's config for the lists of images (images, df,
+// prune), where a broken image (marked by `system check --repair`) stays
+// listed with an empty one, so that it can be seen and removed.
+func (e *Engine) listedConfig(img image.Image) (image.Config, error) {
+	if img.Broken != "" {
+		return image.Config{}, nil
+	}
+	c, _, err := e.Images.Config(img)
+	return c, err
 }

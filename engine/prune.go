@@ -86,7 +86,7 @@ func (e *Engine) PruneImages(ctx context.Context, o PruneOptions) (ImagePruneRep
 		if err := ctx.Err(); err != nil {
 			return rep, err
 		}
-		c, _, err := e.Images.Config(img)
+		c, err := e.listedConfig(img)
 		if err != nil {
 			return rep, err
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/cairn-runtime/cairn/internal/atomicfile"
 	"github.com/cairn-runtime/cairn/internal/lockfile"
@@ -72,6 +73,9 @@ func (s *Store) cacheEntries() ([]cacheEntry, error) {
 	}
 	var out []cacheEntry
 	for _, f := range files {
+		if strings.HasPrefix(f.Name(), ".") {
+			continue // a temporary file of cachePut, never an entry
+		}
 		p := filepath.Join(s.cache, f.Name())
 		b, err := os.ReadFile(p)
 		var e cacheEntry

@@ -18,6 +18,9 @@ type Image struct {
 	ID       digest.Digest      // the config's digest, Docker's image ID
 	Manifest ocispec.Descriptor // the manifest, without annotations
 	Names    []string           // full normalized names, sorted; none for a dangling image
+	// Broken says what blob the image lost (AnnotationBroken); its ID is
+	// its manifest's digest when the manifest is what is gone.
+	Broken string
 }
 
 // Config is an image configuration with Docker's extensions: Healthcheck,
@@ -111,6 +114,9 @@ func (s *Store) Manifest(d digest.Digest) (ocispec.Manifest, error) {
 // Config reads and verifies the configuration of img, returning it parsed and as stored.
 func (s *Store) Config(img Image) (Config, []byte, error) {
 	var c Config
+	if img.Broken != "" {
+		return c, nil, fmt.Errorf("%w: image %s is broken (%s): remove it with `cairn rmi %s`", ErrInvalid, ShortID(img.ID), img.Broken, ShortID(img.ID))
+	}
 	b, err := s.ReadBlob(img.ID)
 	if err != nil {
 		return c, nil, err

@@ -1,6 +1,7 @@
 package image
 
 import (
+	"fmt"
 	"sort"
 
 	"github.com/opencontainers/go-digest"
@@ -102,15 +103,22 @@ func (n *names) images(s *Store) ([]Image, error) {
 	for _, d := range n.idx.Manifests {
 		i, ok := pos[d.Digest]
 		if !ok {
+			img := Image{Manifest: d}
+			img.Manifest.Annotations = nil
 			m, err := s.Manifest(d.Digest)
-			if err != nil {
-				return nil, err
+			switch reason, broken := d.Annotations[AnnotationBroken]; {
+			case broken && err != nil:
+				img.ID, img.Broken = d.Digest, reason // the manifest is what is gone
+			case broken:
+				img.ID, img.Broken = m.Config.Digest, reason
+			case err != nil:
+				return nil, fmt.Errorf("%w (`cairn system check` finds what else is wrong; `--repair` marks the image broken, so that rmi can remove it)", err)
+			default:
+				img.ID = m.Config.Digest
 			}
-			desc := d
-			desc.Annotations = nil
 			i = len(out)
 			pos[d.Digest] = i
-			out = append(out, Image{ID: m.Config.Digest, Manifest: desc})
+			out = append(out, img)
 		}
 		if name := nameOf(d); name != "" {
 			out[i].Names = append(out[i].Names, name)

@@ -32,8 +32,12 @@ func (s *Store) Prune(ctx context.Context, keep func(ctx context.Context, chainI
 	used := map[digest.Digest]bool{}
 	chains := map[digest.Digest]bool{}
 	for _, d := range idx.Manifests {
+		if _, broken := d.Annotations[AnnotationBroken]; broken {
+			s.markBrokenBlobs(d, used, chains) // what it still has stays until rmi removes it
+			continue
+		}
 		if err := s.mark(d, used, chains); err != nil {
-			return err
+			return fmt.Errorf("%w (`cairn system check --repair` marks a broken image, so that prune can go on)", err)
 		}
 	}
 	cached, err := s.cacheEntries()
@@ -79,6 +83,14 @@ func (s *Store) Prune(ctx context.Context, keep func(ctx context.Context, chainI
 	if keep != nil {
 		if err := keep(ctx, chains); err != nil {
 			return err
+		}
+	}
+	// Temporary files of rewrites cut short: of index.json and oci-layout,
+	// of build cache entries (atomicfile names them ".<name>.tmp-*").
+	for _, pattern := range []string{filepath.Join(s.dir, ".*.tmp-*"), filepath.Join(s.cache, ".*")} {
+		left, _ := filepath.Glob(pattern)
+		for _, f := range left {
+			os.Remove(f)
 		}
 	}
 	tmp, err := os.ReadDir(s.tmp)
@@ -134,4 +146,23 @@ func (s *Store) mark(d ocispec.Descriptor, used, chains map[digest.Digest]bool) 
 		chains[id] = true
 	}
 	return nil
+}
+
+// markBrokenBlobs marks what broken image d still has: its manifest, config
+// and layer blobs, and the chains of its layers, until rmi removes it.
+func (s *Store) markBrokenBlobs(d ocispec.Descriptor, used, chains map[digest.Digest]bool) {
+	used[d.Digest] = true
+	m, err := s.Manifest(d.Digest)
+	if err != nil {
+		return
+	}
+	used[m.Config.Digest] = true
+	for _, l := range m.Layers {
+		used[l.Digest] = true
+	}
+	if c, _, err := s.Config(Image{ID: m.Config.Digest}); err == nil {
+		for _, id := range ChainIDs(c.RootFS.DiffIDs) {
+			chains[id] = true
+		}
+	}
 }

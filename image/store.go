@@ -67,7 +67,9 @@ func Open(root, tmp, locks string, u Unpacker) (*Store, error) {
 			return nil, err
 		}
 	}
-	if _, err := os.Stat(filepath.Join(root, ocispec.ImageIndexFile)); errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(filepath.Join(root, ocispec.ImageIndexFile)); errors.Is(err, os.ErrNotExist) && !s.hasBlobs() {
+		// A new store. One with blobs but no index lost it: an empty one
+		// would make every image garbage; readIndex says what to do.
 		if err := s.writeIndex(ocispec.Index{}); err != nil {
 			return nil, err
 		}
@@ -205,14 +207,28 @@ func (s *Store) writeBlob(b []byte) (digest.Digest, error) {
 
 func (s *Store) readIndex() (ocispec.Index, error) {
 	var idx ocispec.Index
-	b, err := os.ReadFile(filepath.Join(s.dir, ocispec.ImageIndexFile))
-	if err != nil {
+	p := filepath.Join(s.dir, ocispec.ImageIndexFile)
+	b, err := os.ReadFile(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return idx, fmt.Errorf("%w: %s is missing: `cairn system check --repair` lists the images it finds again", ErrInvalid, p)
+	} else if err != nil {
 		return idx, err
 	}
 	if err := json.Unmarshal(b, &idx); err != nil {
-		return idx, fmt.Errorf("%s: %w", filepath.Join(s.dir, ocispec.ImageIndexFile), err)
+		return idx, fmt.Errorf("%w: %s: %w: `cairn system check --repair` lists the images it finds again", ErrInvalid, p, err)
 	}
 	return idx, nil
+}
+
+// hasBlobs reports whether the store holds any blob.
+func (s *Store) hasBlobs() bool {
+	d, err := os.Open(filepath.Join(s.dir, "blobs", "sha256"))
+	if err != nil {
+		return false
+	}
+	defer d.Close()
+	names, _ := d.Readdirnames(1)
+	return len(names) > 0
 }
 
 func (s *Store) writeIndex(idx ocispec.Index) error {
@@ -230,7 +246,7 @@ func (s *Store) writeIndex(idx ocispec.Index) error {
 
 // updateIndex runs fn on the index under the index lock and writes the result.
 func (s *Store) updateIndex(ctx context.Context, fn func(*names) error) error {
-	l, err := lockfile.Exclusive(ctx, filepath.Join(s.locks, "index.lock"))
+	l, err := s.indexLock(ctx)
 	if err != nil {
 		return err
 	}
@@ -247,4 +263,8 @@ func (s *Store) updateIndex(ctx context.Context, fn func(*names) error) error {
 		return nil
 	}
 	return s.writeIndex(n.idx)
+}
+
+func (s *Store) indexLock(ctx context.Context) (*lockfile.Lock, error) {
+	return lockfile.Exclusive(ctx, filepath.Join(s.locks, "index.lock"))
 }

@@ -201,17 +201,8 @@ func (s *Store) Prune(ctx context.Context, keep map[digest.Digest]bool) ([]diges
 		if err := ctx.Err(); err != nil {
 			return removed, err
 		}
-		// Rename out of sight first, so that the snapshot disappears at once.
-		trash, err := os.MkdirTemp(s.tmp, "trash-")
-		if err != nil {
-			return removed, err
-		}
-		if err := os.Rename(s.dir(id), filepath.Join(trash, "s")); err != nil {
-			return removed, fmt.Errorf("remove snapshot %s: %w", id, err)
-		}
-		os.Remove(filepath.Join(s.root, "l", shortID(id)))
-		if err := os.RemoveAll(trash); err != nil {
-			return removed, fmt.Errorf("remove snapshot %s: %w", id, err)
+		if err := s.remove(id.Encoded()); err != nil {
+			return removed, fmt.Errorf("snapshot %s: %w", id, err)
 		}
 		removed = append(removed, id)
 	}
