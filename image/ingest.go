@@ -419,20 +419,20 @@ func (b *batch) commit(plans []*plan) ([]Image, error) {
 		for _, src := range p.layers {
 			if src.ing != nil {
 				if err := src.ing.commitBlob(); err != nil {
-					return nil, err
+					return nil, fmt.Errorf("%s: %s: %w", p.what, src.ing.what, err)
 				}
 			}
 		}
 		cd, err := b.s.writeBlob(p.config)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%s: config: %w", p.what, err)
 		}
 		md, err := b.s.writeBlob(p.manifest)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%s: manifest: %w", p.what, err)
 		}
 		if err := b.snapshots(p); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%s: %w", p.what, err)
 		}
 		mt := ocispec.MediaTypeImageManifest
 		var probe struct {
@@ -457,5 +457,8 @@ func (b *batch) commit(plans []*plan) ([]Image, error) {
 		}
 		return nil
 	})
-	return out, err
+	if err != nil {
+		return nil, fmt.Errorf("naming the images: %w", err)
+	}
+	return out, nil
 }
