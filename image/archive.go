@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/cairn-runtime/cairn/rootfs"
+	"github.com/docker/go-units"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -81,7 +82,7 @@ func (l *loader) read(r io.Reader) error {
 				l.files[name] = b
 				continue
 			}
-			ing, err := l.add(hdr.Name, br, layer)
+			ing, err := l.add(fmt.Sprintf("archive entry %q (%s)", hdr.Name, units.HumanSize(float64(hdr.Size))), br, layer)
 			if err != nil {
 				return err
 			}

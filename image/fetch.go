@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/docker/go-units"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
@@ -101,7 +102,7 @@ func (s *Store) Fetch(ctx context.Context, r Remote) (Image, error) {
 		}
 		g.Go(func() error {
 			if err := s.fetchLayer(gctx, r.Open, d, p.diffIDs[i], chains[i], parent, event); err != nil {
-				return fmt.Errorf("layer %s: %w", d.Digest, err)
+				return fmt.Errorf("layer %s (%s): %w", d.Digest, units.HumanSize(float64(d.Size)), err)
 			}
 			return nil
 		})

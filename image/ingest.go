@@ -110,9 +110,11 @@ func (ing *ingest) write(r io.Reader, buf []byte) error {
 	if ing.g != nil {
 		dst = &growingWriter{w: ing.w, g: ing.g}
 	}
-	_, err := copyCtx(ing.ctx, dst, r, buf)
+	_, err := copyCtx(ing.ctx, storeWriter{dst}, r, buf)
 	if err == nil {
-		err = ing.w.Close()
+		if err = ing.w.Close(); err != nil {
+			err = &storeError{err}
+		}
 	}
 	if ing.g != nil {
 		ing.g.finish(err)
@@ -122,6 +124,24 @@ func (ing *ingest) write(r io.Reader, buf []byte) error {
 	}
 	ing.digest, ing.size = ing.w.Digest(), ing.w.size
 	return nil
+}
+
+// storeError is a failure to write into the store (a full disk, a
+// read-only one), not the stream's: it is no ErrInvalid.
+type storeError struct{ err error }
+
+func (e *storeError) Error() string { return e.err.Error() }
+func (e *storeError) Unwrap() error { return e.err }
+
+// storeWriter marks the errors of w as the store's.
+type storeWriter struct{ w io.Writer }
+
+func (sw storeWriter) Write(p []byte) (int, error) {
+	n, err := sw.w.Write(p)
+	if err != nil {
+		err = &storeError{err}
+	}
+	return n, err
 }
 
 // wait waits for the unpack, if one runs, and returns its error. Once it is
@@ -265,7 +285,8 @@ func newBatch(s *Store, ctx context.Context) *batch {
 	return &batch{s: s, ctx: ctx, buf: make([]byte, copyBuffer), sem: make(chan struct{}, runtime.NumCPU()+1)}
 }
 
-// add ingests r, which errors call what. A layer is unpacked on a goroutine
+// add ingests r, which errors call what (`archive entry "x"`, "commit of
+// web"). A layer is unpacked on a goroutine
 // that reads its blob file as it grows, and add returns once its bytes are
 // written: the caller reads on while several layers unpack at once (creating
 // files is what loading spends its time on). wait collects the unpacks.
@@ -276,10 +297,13 @@ func (b *batch) add(what string, r io.Reader, layer bool) (*ingest, error) {
 	}
 	b.all = append(b.all, ing)
 	if err := ing.write(r, b.buf); err != nil {
+		var se *storeError
 		if b.ctx.Err() != nil {
 			return nil, err
+		} else if errors.As(err, &se) {
+			return nil, fmt.Errorf("%s: %w", what, err)
 		}
-		return nil, fmt.Errorf("%w: archive entry %q: %w", ErrInvalid, what, err)
+		return nil, fmt.Errorf("%w: %s: %w", ErrInvalid, what, err)
 	}
 	return ing, nil
 }
@@ -289,7 +313,11 @@ func (b *batch) add(what string, r io.Reader, layer bool) (*ingest, error) {
 func (b *batch) wait() error {
 	for _, ing := range b.all {
 		if err := ing.wait(); err != nil {
-			return fmt.Errorf("archive entry %q: %w", ing.what, err)
+			var se *storeError
+			if errors.As(err, &se) {
+				err = se // the blob's write, which cut the unpack short, says where
+			}
+			return fmt.Errorf("%s: %w", ing.what, err)
 		}
 	}
 	return nil
@@ -351,7 +379,7 @@ func (b *batch) verify(p *plan) error {
 			}
 		}
 		if src.ing.diffID != p.diffIDs[i] {
-			return fmt.Errorf("%w: %s: layer %d (%q) has diff ID %s, the config says %s", ErrInvalid, p.what, i+1, src.ing.what, src.ing.diffID, p.diffIDs[i])
+			return fmt.Errorf("%w: %s: layer %d (%s) has diff ID %s, the config says %s", ErrInvalid, p.what, i+1, src.ing.what, src.ing.diffID, p.diffIDs[i])
 		}
 	}
 	if p.manifest == nil {
@@ -391,20 +419,20 @@ func (b *batch) commit(plans []*plan) ([]Image, error) {
 		for _, src := range p.layers {
 			if src.ing != nil {
 				if err := src.ing.commitBlob(); err != nil {
-					return nil, err
+					return nil, fmt.Errorf("%s: %s: %w", p.what, src.ing.what, err)
 				}
 			}
 		}
 		cd, err := b.s.writeBlob(p.config)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%s: config: %w", p.what, err)
 		}
 		md, err := b.s.writeBlob(p.manifest)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%s: manifest: %w", p.what, err)
 		}
 		if err := b.snapshots(p); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%s: %w", p.what, err)
 		}
 		mt := ocispec.MediaTypeImageManifest
 		var probe struct {
@@ -429,5 +457,8 @@ func (b *batch) commit(plans []*plan) ([]Image, error) {
 		}
 		return nil
 	})
-	return out, err
+	if err != nil {
+		return nil, fmt.Errorf("naming the images: %w", err)
+	}
+	return out, nil
 }

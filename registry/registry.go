@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/url"
@@ -215,6 +216,12 @@ func (c *Client) classify(host string, auth authn.Authenticator, err error) erro
 		case te.StatusCode == http.StatusNotFound || hasCode(te, transport.ManifestUnknownErrorCode, transport.NameUnknownErrorCode, transport.BlobUnknownErrorCode):
 			return fmt.Errorf("%w: %w", ErrNotFound, err)
 		}
+		return err
+	}
+	// A file of the store that could not be written (a full disk) is no
+	// failure of the registry, though a syscall.Errno passes for a net.Error.
+	var pe *fs.PathError
+	if errors.As(err, &pe) || errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, syscall.EROFS) {
 		return err
 	}
 	var ne net.Error

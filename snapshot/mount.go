@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"sort"
 	"strings"
@@ -135,9 +136,55 @@ func (m Mount) Mount(target string) error {
 		err = inDir(m.Dir, mount)
 	}
 	if err != nil {
-		return fmt.Errorf("mount %s on %s: %w", m.Type, target, err)
+		err = fmt.Errorf("mount %s on %s: %w", m.Type, target, err)
+		if errors.Is(err, unix.EINVAL) {
+			err = upperUnsupported(m, err)
+		}
+		return err
 	}
 	return nil
+}
+
+// upperFilesystems are those overlayfs keeps an upper directory on. The
+// kernel refuses others (overlayfs itself, vfat, NFS…) with a bare EINVAL
+// and says why only in its log.
+var upperFilesystems = map[string]bool{"ext4": true, "ext3": true, "ext2": true, "xfs": true, "btrfs": true, "tmpfs": true, "f2fs": true, "zfs": true}
+
+// upperUnsupported says so when err, an overlay mount's EINVAL, comes from
+// an upper directory on a filesystem that overlayfs cannot write to.
+func upperUnsupported(m Mount, err error) error {
+	var upper string
+	for _, o := range m.Options {
+		if v, ok := strings.CutPrefix(o, "upperdir="); ok {
+			upper = v
+		}
+	}
+	if upper == "" {
+		return err
+	}
+	if p, err := filepath.EvalSymlinks(upper); err == nil {
+		upper = p
+	}
+	mounts, merr := mountinfo.GetMounts(func(mi *mountinfo.Info) (skip, stop bool) {
+		return !(mi.Mountpoint == "/" || upper == mi.Mountpoint || strings.HasPrefix(upper, mi.Mountpoint+"/")), false
+	})
+	if merr != nil || len(mounts) == 0 {
+		return err
+	}
+	fs := mounts[0] // the deepest mount point above upper, the last mounted there
+	for _, mi := range mounts {
+		if len(mi.Mountpoint) >= len(fs.Mountpoint) {
+			fs = mi
+		}
+	}
+	if upperFilesystems[fs.FSType] {
+		return err
+	}
+	where := upper
+	if m.Dir != "" {
+		where = filepath.Dir(m.Dir) // the snapshots' directory is in the store's root
+	}
+	return fmt.Errorf("%w: %s is on %s (mounted on %s), where overlayfs cannot keep a container's writable layer: use a store root (--root) on ext4, xfs, btrfs or tmpfs", err, where, fs.FSType, fs.Mountpoint)
 }
 
 // inDir runs fn on an OS thread of its own whose working directory is dir. The

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/cairn-runtime/cairn/rootfs"
@@ -109,6 +110,9 @@ func (s *Store) Unpack(ctx context.Context, r io.Reader) (string, error) {
 	}
 	if err != nil {
 		os.RemoveAll(dir)
+		if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, syscall.EROFS) {
+			err = fmt.Errorf("unpacking into %s: %w", fs, err) // the layer's errors name an entry, not where it went
+		}
 		return "", err
 	}
 	key := filepath.Base(dir)

@@ -17,6 +17,7 @@ func openEngine(cliContext *cli.Context) (*engine.Engine, error) {
 	if err != nil {
 		return nil, &statusError{code: exitCairn, err: err}
 	}
+	storeRoot = root
 	self, err := os.Executable()
 	if err != nil {
 		return nil, &statusError{code: exitCairn, err: fmt.Errorf("find cairn's own binary: %w", err)}
@@ -36,6 +37,10 @@ func openEngine(cliContext *cli.Context) (*engine.Engine, error) {
 	}
 	return e, nil
 }
+
+// storeRoot is the root openEngine opened, for the advice of exitCode
+// about a full or read-only filesystem (engine.StorageError).
+var storeRoot string
 
 // resolveEnv gives each bare KEY of a -e or --env-file list the
 // value it has in cairn's own environment, as Docker's CLI does; a KEY the

@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/cairn-runtime/cairn/engine"
 	"github.com/cairn-runtime/cairn/runtime"
 	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v2"
@@ -156,7 +157,7 @@ func exitCode(err error) int {
 		code = st.code
 	}
 	if st == nil || st.err != nil {
-		fmt.Fprintf(os.Stderr, "Error: %v\n", err)
+		fmt.Fprintf(os.Stderr, "Error: %v\n", engine.StorageError(storeRoot, err))
 	}
 	return code
 }
