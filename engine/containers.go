@@ -123,7 +123,7 @@ func (e *Engine) InspectContainer(ctx context.Context, ref string) (*ContainerIn
 		"UpperDir": s.Upper(c.ID), "WorkDir": filepath.Join(dir, "work"), "MergedDir": s.RootFS(c.ID),
 	}}
 	lowers := []string{s.InitLayer()}
-	if chain, err := e.Snapshots.Chain(c.Chain); err == nil && c.Chain != "" {
+	if chain, err := e.Snapshots.Lowers(c.Chain); err == nil && c.Chain != "" {
 		for _, info := range chain {
 			lowers = append(lowers, e.Snapshots.FS(info.ChainID))
 		}

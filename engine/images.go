@@ -296,6 +296,12 @@ func (e *Engine) InspectImage(ref string) (*ImageInspect, error) {
 	v.GraphDriver = GraphDriver{Name: "overlay", Data: map[string]string{}}
 	chains := image.ChainIDs(c.RootFS.DiffIDs)
 	var lowers []string
+	if n := len(chains); n > 0 {
+		// What a mount of the image stacks: down to a layer with an opaque root.
+		if infos, err := e.Snapshots.Lowers(chains[n-1]); err == nil {
+			chains = chains[n-len(infos):]
+		}
+	}
 	for i := len(chains) - 1; i >= 0; i-- {
 		lowers = append(lowers, e.Snapshots.FS(chains[i]))
 	}

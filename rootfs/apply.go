@@ -45,7 +45,8 @@ const copyBuffer = 256 << 10
 // 0/0 at NAME, ".wh..wh..opq" sets trusted.overlay.opaque=y on its directory,
 // and other ".wh..wh.*" names are skipped, as Docker does. A whiteout and a
 // real entry of one name in one layer: the real entry wins, in either order.
-// A whiteout of "", "." or ".." is [ErrUnsafe].
+// A whiteout of "", "." or ".." is [ErrUnsafe]. A layer with an opaque root
+// hides every layer below it, so its whiteouts hide nothing: none is left.
 //
 // Owners, modes (with setuid, setgid and sticky bits), access and
 // modification times and the xattrs of PAX SCHILY.xattr records are set on
@@ -113,6 +114,9 @@ type applier struct {
 
 	dirs     []dirMeta      // directory modes and times, set at the end
 	dirIndex map[string]int // cleaned name -> index in dirs
+
+	opaqueRoot bool         // the layer has a ".wh..wh..opq" at its root
+	made       []whiteoutAt // the whiteouts it made, for dropWhiteouts
 }
 
 type dirMeta struct {
@@ -273,6 +277,11 @@ func (a *applier) deferDir(hdr *tar.Header, path string) {
 // finish sets the modes and times of directories, now that all their
 // children exist.
 func (a *applier) finish() error {
+	if a.opaqueRoot {
+		if err := a.dropWhiteouts(); err != nil {
+			return err
+		}
+	}
 	for _, d := range a.dirs {
 		fd := a.root
 		if d.path != "" {

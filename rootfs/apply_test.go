@@ -143,7 +143,6 @@ func TestApplyWhiteouts(t *testing.T) {
 		tartest.Whiteout("gone"),
 		tartest.Whiteout("deep/dir/gone"),
 		tartest.Opaque("deep"),
-		tartest.Opaque(""),
 		tartest.File(".wh..wh.plnk", ""),
 		tartest.File("d/.wh..wh.aufs", ""),
 		// A whiteout and a real entry of one name: the real entry wins.
@@ -160,13 +159,13 @@ func TestApplyWhiteouts(t *testing.T) {
 			t.Errorf("%s: mode %o rdev %d, want a 0/0 character device", name, st.Mode, st.Rdev)
 		}
 	}
-	for _, name := range []string{"deep", "."} {
-		if got := getxattr(t, filepath.Join(root, name), OverlayOpaque); got != "y" {
-			t.Errorf("%s: %s = %q, want y", name, OverlayOpaque, got)
-		}
+	if got := getxattr(t, filepath.Join(root, "deep"), OverlayOpaque); got != "y" {
+		t.Errorf("deep: %s = %q, want y", OverlayOpaque, got)
 	}
-	if _, err := unix.Lgetxattr(filepath.Join(root, "deep/dir"), OverlayOpaque, nil); err != unix.ENODATA {
-		t.Errorf("deep/dir is opaque too (err %v)", err)
+	for _, name := range []string{"deep/dir", "."} {
+		if _, err := unix.Lgetxattr(filepath.Join(root, name), OverlayOpaque, nil); err != unix.ENODATA {
+			t.Errorf("%s is opaque too (err %v)", name, err)
+		}
 	}
 	for name, typ := range map[string]uint32{
 		"file-after": unix.S_IFREG, "file-before": unix.S_IFREG, "dir-after": unix.S_IFDIR,
@@ -183,6 +182,39 @@ func TestApplyWhiteouts(t *testing.T) {
 	for _, e := range entries {
 		if strings.HasPrefix(e.Name(), ".wh.") {
 			t.Errorf("%s: whiteout entry applied as a file", e.Name())
+		}
+	}
+}
+
+// A layer with an opaque root hides every layer below it: its whiteouts
+// hide nothing, and none is left; the real entry of a whiteout's name stays.
+func TestApplyOpaqueRootDropsWhiteouts(t *testing.T) {
+	testutil.RequiresRoot(t)
+	root, _ := sandbox(t)
+	mustApply(t, root, tartest.Tar(t,
+		tartest.Whiteout("gone"),
+		tartest.Whiteout("deep/dir/gone"),
+		tartest.Opaque("deep"),
+		tartest.Whiteout("file-after"), tartest.File("file-after", "real"),
+		tartest.File("file-before", "real"), tartest.Whiteout("file-before"),
+		tartest.Whiteout("dir-after"), tartest.Dir("dir-after"),
+		tartest.Char("null", 1, 3),
+		tartest.Opaque(""),
+		tartest.Whiteout("late"),
+	))
+	for _, name := range []string{"gone", "deep/dir/gone", "late"} {
+		if err := unix.Lstat(filepath.Join(root, name), &unix.Stat_t{}); err != unix.ENOENT {
+			t.Errorf("%s: lstat: %v, want no whiteout", name, err)
+		}
+	}
+	for name, typ := range map[string]uint32{"file-after": unix.S_IFREG, "file-before": unix.S_IFREG, "dir-after": unix.S_IFDIR, "null": unix.S_IFCHR, "deep/dir": unix.S_IFDIR} {
+		if st := lstat(t, filepath.Join(root, name)); st.Mode&unix.S_IFMT != typ {
+			t.Errorf("%s: mode %o, want type %o", name, st.Mode, typ)
+		}
+	}
+	for _, name := range []string{"deep", "."} {
+		if got := getxattr(t, filepath.Join(root, name), OverlayOpaque); got != "y" {
+			t.Errorf("%s: %s = %q, want y", name, OverlayOpaque, got)
 		}
 	}
 }

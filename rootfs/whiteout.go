@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -26,6 +27,7 @@ const (
 // whiteout turns an OCI whiteout into an overlay one.
 func (a *applier) whiteout(parent []string, base string) error {
 	if base == whiteoutOpaque {
+		a.opaqueRoot = a.opaqueRoot || len(parent) == 0
 		fd, err := a.w.dir(parent, true)
 		if err != nil {
 			return err
@@ -61,6 +63,38 @@ func (a *applier) whiteout(parent []string, base string) error {
 		return nil // the real entry wins
 	}
 	a.w.whiteouts[idOf(&st)] = struct{}{}
+	a.made = append(a.made, whiteoutAt{parent: slices.Clone(parent), name: name})
+	return nil
+}
+
+// whiteoutAt is where Apply made a whiteout.
+type whiteoutAt struct {
+	parent []string // cleaned components
+	name   string
+}
+
+// dropWhiteouts removes the whiteouts of a layer whose root is opaque: no
+// layer is stacked below it (see package snapshot), so they hide nothing,
+// and in a directory of that layer alone overlayfs would list them, as
+// names that cannot be opened. A real entry that won over a whiteout of
+// its name stays.
+func (a *applier) dropWhiteouts() error {
+	for _, wh := range a.made {
+		pfd, err := a.w.dir(wh.parent, false)
+		if err != nil {
+			return fmt.Errorf("whiteout of %q: %w", path.Join(append(wh.parent, wh.name)...), err)
+		}
+		var st unix.Stat_t
+		if err := unix.Fstatat(pfd, wh.name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return fmt.Errorf("whiteout of %q: %w", path.Join(append(wh.parent, wh.name)...), err)
+		}
+		if !a.w.isWhiteout(&st) {
+			continue
+		}
+		if err := unix.Unlinkat(pfd, wh.name, 0); err != nil {
+			return fmt.Errorf("whiteout of %q: remove: %w", path.Join(append(wh.parent, wh.name)...), err)
+		}
+	}
 	return nil
 }
 

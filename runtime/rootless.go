@@ -106,8 +106,8 @@ func dropUnmappedIDs(spec *specs.Spec) {
 }
 
 // CommitLower is commit.Source.Lower for container c: the directories
-// below its upper directory (its init layer, then its image's snapshots)
-// where fuse-overlayfs mounts it; nil where the kernel's overlayfs does.
+// below its upper directory (its init layer, then the image's snapshots
+// that its mount stacks) where fuse-overlayfs mounts it; nil where the kernel's overlayfs does.
 func (s *Store) CommitLower(c *Container) ([]string, error) {
 	if d, err := snapshot.Driver(); err != nil || d != "fuse-overlayfs" {
 		return nil, nil
@@ -116,7 +116,7 @@ func (s *Store) CommitLower(c *Container) ([]string, error) {
 	if c.Chain == "" {
 		return out, nil
 	}
-	chain, err := s.snaps.Chain(c.Chain)
+	chain, err := s.snaps.Lowers(c.Chain)
 	if err != nil {
 		return nil, err
 	}

@@ -14,8 +14,10 @@
 // half-way leaves nothing that later commands would trust: its temporary directory
 // is swept by the next Prune.
 //
-// Using an image's layers: Lowers(chainID) lists the snapshot directories from the
-// top layer down, and Overlay describes the overlay mount over them; Mount.Mount
+// Using an image's layers: Lowers(chainID) lists the snapshots a mount stacks, from
+// the top layer down to the topmost whose root is opaque (a root ".wh..wh..opq"
+// hides every layer below, as OCI says), and Overlay describes the overlay mount
+// over them; Mount.Mount
 // performs it, keeping the mount options under the kernel's one-page limit by
 // naming each lower directory through a short link relative to the store.
 //

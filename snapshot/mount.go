@@ -43,14 +43,15 @@ type Layers struct {
 	Upper, Work string
 }
 
-// Overlay describes an overlay mount of snapshot chainID and its parents, with
-// l over them. chainID may be empty (an image with no layer) when l.Top is not.
-// A read-only mount of a single snapshot is a read-only bind mount.
+// Overlay describes an overlay mount of snapshot chainID and its parents
+// (down to the topmost whose root is opaque, see Lowers), with l over them.
+// chainID may be empty (an image with no layer) when l.Top is not. A
+// read-only mount of a single snapshot is a read-only bind mount.
 func (s *Store) Overlay(chainID digest.Digest, l Layers) (Mount, error) {
 	var chain []Info
 	if chainID != "" {
 		var err error
-		if chain, err = s.Chain(chainID); err != nil {
+		if chain, err = s.Lowers(chainID); err != nil {
 			return Mount{}, err
 		}
 	}
@@ -69,7 +70,7 @@ func (s *Store) Overlay(chainID digest.Digest, l Layers) (Mount, error) {
 	case len(lowers) == 0:
 		return Mount{}, fmt.Errorf("overlay: no layer to mount")
 	case l.Upper == "" && len(lowers) == 1 && len(chain) == 1:
-		return Mount{Type: "bind", Source: s.FS(chainID), Options: []string{"rbind", "ro"}}, nil
+		return Mount{Type: "bind", Source: s.FS(chain[0].ChainID), Options: []string{"rbind", "ro"}}, nil
 	case l.Upper == "" && len(lowers) == 1:
 		return Mount{Type: "bind", Source: lowers[0], Options: []string{"rbind", "ro"}}, nil
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/cairn-runtime/cairn/rootfs"
 	"github.com/opencontainers/go-digest"
+	"golang.org/x/sys/unix"
 )
 
 // ErrNotFound is returned for a chain ID that has no snapshot.
@@ -28,6 +29,10 @@ type Info struct {
 	DiffID  digest.Digest `json:"diffID"`
 	Size    int64         `json:"size"` // bytes of regular files in this layer alone
 	Created time.Time     `json:"created"`
+	// OpaqueRoot is set for a layer with a ".wh..wh..opq" at its root,
+	// which in OCI hides every layer below it: a mount of a chain starts
+	// at its topmost snapshot with an opaque root (see Lowers).
+	OpaqueRoot bool `json:"opaqueRoot,omitempty"`
 }
 
 // Store is a directory of snapshots. It is safe for use by many processes at
@@ -38,7 +43,13 @@ type Store struct {
 	tmp  string
 
 	mu      sync.Mutex
-	pending map[string]int64 // key → unpacked size
+	pending map[string]unpacked // by key
+}
+
+// unpacked is what Unpack learnt of a layer, for its Commit.
+type unpacked struct {
+	size   int64
+	opaque bool // its root is opaque
 }
 
 // Open opens (creating if needed) the snapshot store at root; tmp is a directory
@@ -49,7 +60,7 @@ func Open(root, tmp string) (*Store, error) {
 			return nil, err
 		}
 	}
-	return &Store{root: root, tmp: tmp, pending: map[string]int64{}}, nil
+	return &Store{root: root, tmp: tmp, pending: map[string]unpacked{}}, nil
 }
 
 // Root is the store's directory.
@@ -108,6 +119,10 @@ func (s *Store) Unpack(ctx context.Context, r io.Reader) (string, error) {
 	if err == nil {
 		_, err = io.Copy(io.Discard, r) // tar padding after the end-of-archive blocks
 	}
+	var opaque bool
+	if err == nil {
+		opaque, err = opaqueRoot(fs)
+	}
 	if err != nil {
 		os.RemoveAll(dir)
 		if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, syscall.EROFS) {
@@ -117,7 +132,7 @@ func (s *Store) Unpack(ctx context.Context, r io.Reader) (string, error) {
 	}
 	key := filepath.Base(dir)
 	s.mu.Lock()
-	s.pending[key] = size
+	s.pending[key] = unpacked{size: size, opaque: opaque}
 	s.mu.Unlock()
 	return key, nil
 }
@@ -126,7 +141,7 @@ func (s *Store) Unpack(ctx context.Context, r io.Reader) (string, error) {
 // snapshot already exists (another process won the race), the directory is dropped.
 func (s *Store) Commit(key string, chainID, parent, diffID digest.Digest) error {
 	s.mu.Lock()
-	size, ok := s.pending[key]
+	u, ok := s.pending[key]
 	delete(s.pending, key)
 	s.mu.Unlock()
 	if !ok {
@@ -136,7 +151,7 @@ func (s *Store) Commit(key string, chainID, parent, diffID digest.Digest) error 
 	if s.Exists(chainID) {
 		return os.RemoveAll(dir)
 	}
-	info := Info{ChainID: chainID, Parent: parent, DiffID: diffID, Size: size, Created: time.Now().UTC()}
+	info := Info{ChainID: chainID, Parent: parent, DiffID: diffID, Size: u.size, Created: time.Now().UTC(), OpaqueRoot: u.opaque}
 	b, err := json.Marshal(info)
 	if err != nil {
 		return err
@@ -236,6 +251,36 @@ func (s *Store) Chain(chainID digest.Digest) ([]Info, error) {
 		}
 	}
 	return out, nil
+}
+
+// Lowers returns the snapshots that a mount of chainID stacks, top layer
+// first: its chain down to the topmost snapshot whose root is opaque, as
+// OCI says (the layers below it are hidden). overlayfs ignores the opaque
+// mark of a lower layer's root, so without this cut a mount would show
+// them, as Docker's does. Every mount of a chain is described by Overlay,
+// which stacks these.
+func (s *Store) Lowers(chainID digest.Digest) ([]Info, error) {
+	chain, err := s.Chain(chainID)
+	if err != nil {
+		return nil, err
+	}
+	for i, info := range chain {
+		if info.OpaqueRoot {
+			return chain[:i+1], nil
+		}
+	}
+	return chain, nil
+}
+
+// opaqueRoot reports whether Apply marked the root of the layer it
+// unpacked in dir opaque: the layer has a ".wh..wh..opq" at its root.
+func opaqueRoot(dir string) (bool, error) {
+	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false, &os.PathError{Op: "open", Path: dir, Err: err}
+	}
+	defer unix.Close(fd)
+	return rootfs.IsOpaque(fd), nil
 }
 
 var shortEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)

@@ -147,3 +147,74 @@ func TestOverlayOfDeepStack(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A layer with an opaque root hides every layer below it (OCI): Lowers and
+// Overlay stop at it, and the view shows no file of a hidden layer.
+func TestLowersStopAtOpaqueRoot(t *testing.T) {
+	s := newStore(t)
+	l1 := tartest.Tar(t, tartest.File("one", "1"), tartest.File("shared", "from 1"), tartest.Dir("d"), tartest.File("d/one", "1"))
+	l2 := tartest.Tar(t, tartest.File("two", "2"), tartest.Opaque(""), tartest.File("shared", "from 2"), tartest.Dir("d"),
+		tartest.Whiteout("d/one"), tartest.Whiteout("one")) // whiteouts of hidden names: no-ops
+	l3 := tartest.Tar(t, tartest.File("three", "3"))
+	c1 := digest.FromBytes(l1)
+	c2 := digest.FromString(c1.String() + " " + digest.FromBytes(l2).String())
+	c3 := digest.FromString(c2.String() + " " + digest.FromBytes(l3).String())
+	commit(t, s, l1, c1, "")
+	commit(t, s, l2, c2, c1)
+	commit(t, s, l3, c3, c2)
+	for chain, want := range map[digest.Digest]bool{c1: false, c2: true, c3: false} {
+		if info, err := s.Stat(chain); err != nil || info.OpaqueRoot != want {
+			t.Fatalf("Stat(%s) = %+v, %v; want OpaqueRoot %v", chain, info, err, want)
+		}
+	}
+	lowers, err := s.Lowers(c3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lowers) != 2 || lowers[0].ChainID != c3 || lowers[1].ChainID != c2 {
+		t.Fatalf("Lowers = %+v, want the top two", lowers)
+	}
+	if full, _ := s.Chain(c3); len(full) != 3 {
+		t.Fatalf("Chain has %d snapshots, want 3 (the cut is the mount's only)", len(full))
+	}
+	m, err := s.Overlay(c3, Layers{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "lowerdir=l/" + shortID(c3) + ":l/" + shortID(c2); m.Options[0] != want {
+		t.Fatalf("options %q, want %q first", m.Options, want)
+	}
+	// The view of the whole chain (an overlay), and of the opaque layer
+	// alone (a bind mount): layer 1 is nowhere.
+	for chain, want := range map[digest.Digest]string{c3: "d shared three two", c2: "d shared two"} {
+		err := s.View(context.Background(), chain, func(root string) error {
+			if got := names(t, root); got != want {
+				return fmt.Errorf("view of %s has %q, want %q", chain, got, want)
+			}
+			if got := names(t, filepath.Join(root, "d")); got != "" {
+				return fmt.Errorf("d has %q, want nothing", got)
+			}
+			if b, err := os.ReadFile(filepath.Join(root, "shared")); err != nil || string(b) != "from 2" {
+				return fmt.Errorf("shared = %q, %v", b, err)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// names lists the entries of dir, sorted, space-separated.
+func names(t *testing.T, dir string) string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range entries {
+		out = append(out, e.Name())
+	}
+	return strings.Join(out, " ")
+}
