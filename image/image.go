@@ -328,6 +328,21 @@ func (s *Store) Remove(ctx context.Context, ref string, force bool, inUse func(I
 	return res, err
 }
 
+// StillListed reports whether the index still lists img's manifest, named
+// or not (ErrNotFound if it does not), asked under the index lock. A caller
+// that first makes a record which Remove's inUse will see (a container) and
+// then asks is ordered with every Remove: either that Remove's inUse saw
+// the record and refused, or it deleted img before the caller asked, and
+// the caller learns it here.
+func (s *Store) StillListed(ctx context.Context, img Image) error {
+	return s.updateIndex(ctx, func(n *names) error {
+		if !n.has(img.Manifest.Digest) {
+			return fmt.Errorf("%w: %s", ErrNotFound, ShortID(img.ID))
+		}
+		return nil
+	})
+}
+
 func repositories(names []string) int {
 	repos := map[string]bool{}
 	for _, x := range names {

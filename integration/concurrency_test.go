@@ -140,3 +140,47 @@ func TestLoadKilledAnyMoment(t *testing.T) {
 		t.Fatalf("%d snapshots, want 4 (keep's and big's three)", n)
 	}
 }
+
+// An rmi and a create of the same image at once: either the rmi is refused
+// (the container uses the image) or the create finds no image; never both
+// succeed, which would leave a container whose image is gone (its commit
+// then fails). The delays spread the rmi over the create's lookup.
+func TestRmiRacesCreate(t *testing.T) {
+	s := newStore(t)
+	s.busybox()
+	base := strings.TrimSpace(s.ok("create", "--network", "none", "busybox", "true"))
+	var refused, notFound int
+	for i := 0; i < 40; i++ {
+		name := fmt.Sprintf("race:%d", i)
+		s.ok("commit", base, name)
+		var create, rmi result
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			create = s.run(nil, "create", "--network", "none", "--pull", "never", name, "true")
+		}()
+		go func() {
+			defer wg.Done()
+			time.Sleep(time.Duration(i%20) * time.Millisecond)
+			rmi = s.run(nil, "rmi", name)
+		}()
+		wg.Wait()
+		switch {
+		case create.Code == 0 && rmi.Code == 0:
+			t.Fatalf("%s: both create and rmi succeeded: the container %s has no image\nrmi: %s", name, strings.TrimSpace(create.Stdout), rmi.Stdout)
+		case create.Code == 0 && rmi.Code == 1 && strings.Contains(rmi.Stderr, "is using its referenced image"):
+			refused++
+			id := strings.TrimSpace(create.Stdout)
+			s.ok("commit", id, name+"-again")
+			s.ok("rm", id)
+		case create.Code == 125 && strings.Contains(create.Stderr, "No such image: "+name) && rmi.Code == 0:
+			notFound++
+		default:
+			t.Fatalf("%s: create: exit %d: %s\nrmi: exit %d: %s%s", name, create.Code, create.Stderr, rmi.Code, rmi.Stdout, rmi.Stderr)
+		}
+	}
+	t.Logf("rmi refused %d times, create found no image %d times", refused, notFound)
+	s.ok("rm", base)
+	s.checkConsistent()
+}
