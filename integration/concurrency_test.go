@@ -182,5 +182,8 @@ func TestRmiRacesCreate(t *testing.T) {
 	}
 	t.Logf("rmi refused %d times, create found no image %d times", refused, notFound)
 	s.ok("rm", base)
+	if out := s.ok("ps", "-a", "--no-trunc"); strings.Count(out, "\n") != 1 {
+		t.Fatalf("a create that found no image left a container:\n%s", out)
+	}
 	s.checkConsistent()
 }
