@@ -187,3 +187,55 @@ func TestRmiRacesCreate(t *testing.T) {
 	}
 	s.checkConsistent()
 }
+
+// Containers removed while prunes sweep tmp/: each rm that says it removed
+// its container did (a sweep that took the trash directory made for it
+// once left the container in place, and rm exited 0).
+func TestRmRacesPrune(t *testing.T) {
+	s := newStore(t)
+	s.busybox()
+	stop := make(chan struct{})
+	var prunes sync.WaitGroup
+	for range 2 {
+		prunes.Add(1)
+		go func() {
+			defer prunes.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if r := s.run(nil, "image", "prune", "-f"); r.Code != 0 {
+					t.Errorf("image prune -f: exit %d: %s", r.Code, r.Stderr)
+					return
+				}
+			}
+		}()
+	}
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 25 {
+				r := s.run(nil, "create", "--network", "none", "busybox", "true")
+				id := strings.TrimSpace(r.Stdout)
+				if r.Code != 0 {
+					t.Errorf("create: exit %d: %s", r.Code, r.Stderr)
+					return
+				}
+				if r := s.run(nil, "rm", id); r.Code != 0 {
+					t.Errorf("rm %s: exit %d: %s", id, r.Code, r.Stderr)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	prunes.Wait()
+	if out := s.ok("ps", "-aq"); out != "" {
+		t.Fatalf("rm exited 0 but left containers:\n%s", out)
+	}
+}
