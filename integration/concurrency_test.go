@@ -239,3 +239,52 @@ func TestRmRacesPrune(t *testing.T) {
 		t.Fatalf("rm exited 0 but left containers:\n%s", out)
 	}
 }
+
+// Listing the images while others are removed and pruned: a reader takes
+// no lock, and the manifests of the index it read may be swept before it
+// reads them; it reads the index again rather than fail.
+func TestListRacesRmiPrune(t *testing.T) {
+	s := newStore(t)
+	s.busybox()
+	base := strings.TrimSpace(s.ok("create", "--network", "none", "busybox", "true"))
+	for i := range 30 {
+		s.ok("commit", base, fmt.Sprintf("keep:%d", i))
+	}
+	stop := make(chan struct{})
+	var churn sync.WaitGroup
+	churn.Add(1)
+	go func() {
+		defer churn.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			name := fmt.Sprintf("churn:%d", i)
+			for _, args := range [][]string{{"commit", base, name}, {"rmi", name}} {
+				if r := s.run(nil, args...); r.Code != 0 {
+					t.Errorf("%s: exit %d: %s", strings.Join(args, " "), r.Code, r.Stderr)
+					return
+				}
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 60 {
+				if r := s.run(nil, "image", "inspect", "--format", "{{.Id}}", "keep:0"); r.Code != 0 {
+					t.Errorf("image inspect keep:0 while others go: exit %d: %s", r.Code, r.Stderr)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	churn.Wait()
+	s.ok("rm", base)
+}
