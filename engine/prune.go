@@ -77,6 +77,16 @@ func (e *Engine) PruneImages(ctx context.Context, o PruneOptions) (ImagePruneRep
 		return rep, err
 	}
 	inUse := func(img image.Image) string { return e.Containers.UsingImage(img.ID) }
+	// An image without a name is removed by its ID. Two manifests may share
+	// a config (an image pushed, then pulled back under another name): an
+	// unnamed one whose ID a named image has is no dangling image, and
+	// removing that ID could take the named image instead.
+	named := map[digest.Digest]bool{}
+	for _, img := range imgs {
+		if len(img.Names) > 0 {
+			named[img.ID] = true
+		}
+	}
 	type deletion struct {
 		items  []ImageDeleteItem
 		chains []digest.Digest // top first, when the image went
@@ -97,7 +107,9 @@ func (e *Engine) PruneImages(ctx context.Context, o PruneOptions) (ImagePruneRep
 			continue
 		}
 		refs := img.Names
-		if len(refs) == 0 {
+		if len(refs) == 0 && named[img.ID] {
+			continue
+		} else if len(refs) == 0 {
 			refs = []string{img.ID.String()}
 		} else if danglingOnly && slices.ContainsFunc(refs, isTagged) {
 			continue

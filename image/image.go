@@ -3,7 +3,9 @@ package image
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"slices"
 	"strings"
 
@@ -90,12 +92,33 @@ func ChainIDs(diffIDs []digest.Digest) []digest.Digest {
 }
 
 // List returns the images of the store, in the order of the index.
+//
+// It takes no lock: between its read of the index and its reads of the
+// manifests, an rmi may write a new index and its prune sweep the manifest
+// of the image it removed. A manifest that is missing sends List back to
+// the index; only when the index it reads again is the same (it names a
+// blob the store has lost) is that an error.
 func (s *Store) List() ([]Image, error) {
 	idx, err := s.readIndex()
 	if err != nil {
 		return nil, err
 	}
-	return (&names{idx: idx}).images(s)
+	for {
+		imgs, err := (&names{idx: idx}).images(s)
+		if !errors.Is(err, fs.ErrNotExist) {
+			return imgs, err
+		}
+		again, rerr := s.readIndex()
+		if rerr != nil {
+			return nil, rerr
+		}
+		if slices.EqualFunc(idx.Manifests, again.Manifests, func(a, b ocispec.Descriptor) bool {
+			return a.Digest == b.Digest && nameOf(a) == nameOf(b)
+		}) {
+			return nil, err
+		}
+		idx = again
+	}
 }
 
 // Manifest reads and verifies the image manifest d.
@@ -332,6 +355,21 @@ func (s *Store) Remove(ctx context.Context, ref string, force bool, inUse func(I
 		return nil
 	})
 	return res, err
+}
+
+// StillListed reports whether the index still lists img's manifest, named
+// or not (ErrNotFound if it does not), asked under the index lock. A caller
+// that first makes a record which Remove's inUse will see (a container) and
+// then asks is ordered with every Remove: either that Remove's inUse saw
+// the record and refused, or it deleted img before the caller asked, and
+// the caller learns it here.
+func (s *Store) StillListed(ctx context.Context, img Image) error {
+	return s.updateIndex(ctx, func(n *names) error {
+		if !n.has(img.Manifest.Digest) {
+			return fmt.Errorf("%w: %s", ErrNotFound, ShortID(img.ID))
+		}
+		return nil
+	})
 }
 
 func repositories(names []string) int {

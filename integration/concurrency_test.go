@@ -140,3 +140,151 @@ func TestLoadKilledAnyMoment(t *testing.T) {
 		t.Fatalf("%d snapshots, want 4 (keep's and big's three)", n)
 	}
 }
+
+// An rmi and a create of the same image at once: either the rmi is refused
+// (the container uses the image) or the create finds no image; never both
+// succeed, which would leave a container whose image is gone (its commit
+// then fails). The delays spread the rmi over the create's lookup.
+func TestRmiRacesCreate(t *testing.T) {
+	s := newStore(t)
+	s.busybox()
+	base := strings.TrimSpace(s.ok("create", "--network", "none", "busybox", "true"))
+	var refused, notFound int
+	for i := 0; i < 40; i++ {
+		name := fmt.Sprintf("race:%d", i)
+		s.ok("commit", base, name)
+		var create, rmi result
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			create = s.run(nil, "create", "--network", "none", "--pull", "never", name, "true")
+		}()
+		go func() {
+			defer wg.Done()
+			time.Sleep(time.Duration(i%20) * time.Millisecond)
+			rmi = s.run(nil, "rmi", name)
+		}()
+		wg.Wait()
+		switch {
+		case create.Code == 0 && rmi.Code == 0:
+			t.Fatalf("%s: both create and rmi succeeded: the container %s has no image\nrmi: %s", name, strings.TrimSpace(create.Stdout), rmi.Stdout)
+		case create.Code == 0 && rmi.Code == 1 && strings.Contains(rmi.Stderr, "is using its referenced image"):
+			refused++
+			id := strings.TrimSpace(create.Stdout)
+			s.ok("commit", id, name+"-again")
+			s.ok("rm", id)
+		case create.Code == 125 && strings.Contains(create.Stderr, "No such image: "+name) && rmi.Code == 0:
+			notFound++
+		default:
+			t.Fatalf("%s: create: exit %d: %s\nrmi: exit %d: %s%s", name, create.Code, create.Stderr, rmi.Code, rmi.Stdout, rmi.Stderr)
+		}
+	}
+	t.Logf("rmi refused %d times, create found no image %d times", refused, notFound)
+	s.ok("rm", base)
+	if out := s.ok("ps", "-a", "--no-trunc"); strings.Count(out, "\n") != 1 {
+		t.Fatalf("a create that found no image left a container:\n%s", out)
+	}
+	s.checkConsistent()
+}
+
+// Containers removed while prunes sweep tmp/: each rm that says it removed
+// its container did (a sweep that took the trash directory made for it
+// once left the container in place, and rm exited 0).
+func TestRmRacesPrune(t *testing.T) {
+	s := newStore(t)
+	s.busybox()
+	stop := make(chan struct{})
+	var prunes sync.WaitGroup
+	for range 2 {
+		prunes.Add(1)
+		go func() {
+			defer prunes.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if r := s.run(nil, "image", "prune", "-f"); r.Code != 0 {
+					t.Errorf("image prune -f: exit %d: %s", r.Code, r.Stderr)
+					return
+				}
+			}
+		}()
+	}
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 25 {
+				r := s.run(nil, "create", "--network", "none", "busybox", "true")
+				id := strings.TrimSpace(r.Stdout)
+				if r.Code != 0 {
+					t.Errorf("create: exit %d: %s", r.Code, r.Stderr)
+					return
+				}
+				if r := s.run(nil, "rm", id); r.Code != 0 {
+					t.Errorf("rm %s: exit %d: %s", id, r.Code, r.Stderr)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	prunes.Wait()
+	if out := s.ok("ps", "-aq"); out != "" {
+		t.Fatalf("rm exited 0 but left containers:\n%s", out)
+	}
+}
+
+// Listing the images while others are removed and pruned: a reader takes
+// no lock, and the manifests of the index it read may be swept before it
+// reads them; it reads the index again rather than fail.
+func TestListRacesRmiPrune(t *testing.T) {
+	s := newStore(t)
+	s.busybox()
+	base := strings.TrimSpace(s.ok("create", "--network", "none", "busybox", "true"))
+	for i := range 30 {
+		s.ok("commit", base, fmt.Sprintf("keep:%d", i))
+	}
+	stop := make(chan struct{})
+	var churn sync.WaitGroup
+	churn.Add(1)
+	go func() {
+		defer churn.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			name := fmt.Sprintf("churn:%d", i)
+			for _, args := range [][]string{{"commit", base, name}, {"rmi", name}} {
+				if r := s.run(nil, args...); r.Code != 0 {
+					t.Errorf("%s: exit %d: %s", strings.Join(args, " "), r.Code, r.Stderr)
+					return
+				}
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 60 {
+				if r := s.run(nil, "image", "inspect", "--format", "{{.Id}}", "keep:0"); r.Code != 0 {
+					t.Errorf("image inspect keep:0 while others go: exit %d: %s", r.Code, r.Stderr)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	churn.Wait()
+	s.ok("rm", base)
+}

@@ -296,3 +296,33 @@ func TestPruneSystemAll(t *testing.T) {
 		t.Errorf("the build cache survived system prune -a:\n%s", out)
 	}
 }
+
+// An image pushed and pulled back has two manifests of one config, so two
+// rows of one ID. When the local one has lost its names, it is not
+// dangling: image prune keeps the image under the pulled name (removing
+// the ID took the named image, and left the unnamed one).
+func TestPruneKeepsNamedImageOfDanglingID(t *testing.T) {
+	reg := testutil.Registry(t)
+	s := registryStore(t, "", "")
+	s.busybox()
+	repo := uniqueRepo(t, reg)
+	c := strings.TrimSpace(s.ok("create", "--network", "none", "busybox", "true"))
+	id := strings.TrimSpace(s.ok("commit", c, "local:1"))
+	s.ok("rm", c)
+	s.ok("tag", "local:1", repo+":1")
+	s.ok("push", repo+":1")
+	s.ok("rmi", repo+":1")
+	s.ok("pull", repo+":1")
+	// local:1 moves to the pulled manifest, and leaves its own unnamed.
+	s.ok("tag", repo+":1", "local:1")
+	s.ok("rmi", "local:1")
+	if n := strings.Count(s.ok("images", "-q", "--no-trunc"), id); n != 2 {
+		t.Fatalf("%d rows of %s, want 2 (the pulled image and the unnamed one)", n, id)
+	}
+	s.ok("image", "prune", "-f")
+	if got := strings.TrimSpace(s.ok("image", "inspect", "--format", "{{.Id}}", repo+":1")); got != id {
+		t.Fatalf("after prune, %s is %q, want %s", repo, got, id)
+	}
+	s.ok("run", "--rm", "--network", "none", repo+":1", "true")
+	s.checkConsistent()
+}

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -265,6 +266,20 @@ func (s *Store) Create(ctx context.Context, o CreateOptions) (*Container, error)
 	}
 	if err := os.Rename(stage, s.path(id)); err != nil {
 		return nil, err
+	}
+	// An rmi that looked for the image's users before the record existed
+	// may have deleted the image since the lookup: the record goes back to
+	// the staging directory, and with it (image.Store.StillListed).
+	if o.From == nil {
+		if err := s.images.StillListed(ctx, img); err != nil {
+			if rerr := os.Rename(s.path(id), stage); rerr != nil {
+				return nil, errors.Join(err, rerr)
+			}
+			if errors.Is(err, image.ErrNotFound) {
+				err = fmt.Errorf("%w: %s", image.ErrNotFound, o.Image)
+			}
+			return nil, err
+		}
 	}
 	done = true
 	s.emit(c, "create", nil)

@@ -336,7 +336,11 @@ func (s *Store) remove(ctx context.Context, c *Container, volumes bool) error {
 	if err != nil {
 		return err
 	}
-	if err := os.Rename(s.path(c.ID), trash+"/c"); err != nil {
+	// Renamed over the empty directory made for the name, not into it: a
+	// prune sweeps tmp/ without regard for this process, and when it took
+	// that directory meanwhile the rename makes the name again. So a
+	// missing path here means the container was removed already.
+	if err := syscall.Rename(s.path(c.ID), trash); err != nil { // os.Rename refuses a directory as its target
 		os.Remove(trash)
 		if errors.Is(err, os.ErrNotExist) {
 			return nil

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/cairn-runtime/cairn/internal/lockfile"
@@ -165,9 +166,10 @@ func (s *Store) dropVolume(name string) error {
 	if err != nil {
 		return err
 	}
-	if err := os.Rename(s.volumeDir(name), filepath.Join(trash, "v")); err != nil {
+	// Over the empty directory, not into it, as a container's (remove).
+	if err := syscall.Rename(s.volumeDir(name), trash); err != nil {
 		os.Remove(trash)
-		return err
+		return fmt.Errorf("remove volume %s: %w", name, err)
 	}
 	return os.RemoveAll(trash)
 }
