@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/cairn-runtime/cairn/internal/failpoint"
+
 	"github.com/cairn-runtime/cairn/internal/lockfile"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -78,6 +80,7 @@ func (s *Store) Prune(ctx context.Context, keep func(ctx context.Context, chainI
 		}
 	}
 
+	failpoint.Hit("prune-blobs-removed")
 	// The other stores first: what they drop goes through tmp/, and they
 	// unmount what a killed process left mounted there.
 	if keep != nil {

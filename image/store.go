@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/cairn-runtime/cairn/internal/failpoint"
+
 	"github.com/cairn-runtime/cairn/internal/atomicfile"
 	"github.com/cairn-runtime/cairn/internal/lockfile"
 	"github.com/opencontainers/go-digest"
@@ -160,6 +162,7 @@ func (w *blobWriter) Close() error {
 		w.f.Close()
 		return err
 	}
+	failpoint.Hit("blob-synced")
 	return w.f.Close()
 }
 
@@ -175,6 +178,7 @@ func (w *blobWriter) Commit() (digest.Digest, error) {
 	if err := os.Rename(w.f.Name(), w.s.BlobPath(d)); err != nil {
 		return "", err
 	}
+	failpoint.Hit("blob-renamed")
 	return d, nil
 }
 
@@ -262,6 +266,7 @@ func (s *Store) updateIndex(ctx context.Context, fn func(*names) error) error {
 	if !n.changed {
 		return nil
 	}
+	failpoint.Hit("index-rewrite")
 	return s.writeIndex(n.idx)
 }
 

@@ -325,6 +325,11 @@ func (s *Store) detach(r *Record) error {
 			errs = append(errs, err)
 		}
 	}
+	// And those the record does not name: a connect killed between its
+	// lease and its record.
+	if err := s.releaseAll(r.ID); err != nil {
+		errs = append(errs, err)
+	}
 	if len(errs) > 0 {
 		return fmt.Errorf("network of %s: %w", short(r.ID), errors.Join(errs...))
 	}
@@ -342,6 +347,12 @@ func (s *Store) sweepGone() error {
 	recs, err := s.records()
 	if err != nil {
 		return err
+	}
+	// Temporary files of record writes cut short (every write is made
+	// under the lock the caller holds, so none is in progress).
+	left, _ := filepath.Glob(filepath.Join(s.run, "containers", ".*.tmp-*"))
+	for _, f := range left {
+		os.Remove(f)
 	}
 	holders := map[string]bool{}
 	for _, r := range recs {

@@ -22,6 +22,11 @@ func (s *Store) Check(ctx context.Context) []fsck.Problem {
 	add := func(path, what string) {
 		out = append(out, fsck.Problem{Path: path, What: what, Repair: s.Sweep, Fix: "remove it, as `cairn network prune` does"})
 	}
+	l, err := s.lock(ctx)
+	if err != nil {
+		return []fsck.Problem{{Path: filepath.Join(s.run, "lock"), What: "the network lock: " + err.Error(), Fix: "try again"}}
+	}
+	defer l.Unlock()
 	recs, err := s.records()
 	if err != nil {
 		return []fsck.Problem{{Path: filepath.Join(s.run, "containers"), What: "the network records cannot be read: " + err.Error(), Fix: "remove the record named by hand"}}
@@ -37,6 +42,10 @@ func (s *Store) Check(ctx context.Context) []fsck.Problem {
 			continue
 		}
 		holders[r.ID] = true
+	}
+	left, _ := filepath.Glob(filepath.Join(s.run, "containers", ".*.tmp-*"))
+	for _, f := range left {
+		add(f, "a temporary file of a network record's rewrite cut short")
 	}
 	dirs, _ := os.ReadDir(filepath.Join(s.run, "leases"))
 	for _, d := range dirs {

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/cairn-runtime/cairn/internal/failpoint"
+
 	"github.com/vishvananda/netlink"
 )
 
@@ -38,7 +40,12 @@ func (s *Store) Connect(ctx context.Context, id string, er EndpointRequest) (*En
 		return nil, fmt.Errorf("%w: container cannot be connected to network %s", ErrInvalid, n.Name)
 	}
 	if r.Endpoint(n.ID) != nil {
-		return nil, fmt.Errorf("%w: endpoint with name %s already exists in network %s", ErrExists, r.Name, n.Name)
+		// The container's own record does not list the network (the
+		// engine looked): this is what a connect cut short left. It is
+		// undone, and the connect made anew.
+		if err := s.disconnect(r, n.ID); err != nil {
+			return nil, fmt.Errorf("undo the connect of %s to %s cut short: %w", short(id), n.Name, err)
+		}
 	}
 	if n.IsDefault() {
 		if err := s.resolveDefault(n, r); err != nil {
@@ -78,12 +85,15 @@ func (s *Store) Connect(ctx context.Context, id string, er EndpointRequest) (*En
 	if err := s.bringUp(n, hostMTU()); err != nil {
 		return undo(err)
 	}
+	failpoint.Hit("network-connect-recorded")
 	if err := addVeth(r.NetNS, e, hostMTU(), len(r.Endpoints) == 1); err != nil {
 		return undo(err)
 	}
+	failpoint.Hit("network-connect-veth")
 	if err := s.applyRules(r); err != nil {
 		return undo(err)
 	}
+	failpoint.Hit("network-connect-firewall")
 	if err := s.writeHosts(r); err != nil {
 		return undo(err)
 	}

@@ -188,6 +188,25 @@ func (s *Store) release(netID string, a netip.Addr, id string) error {
 	return nil
 }
 
+// releaseAll gives back every lease container id holds, on any network.
+func (s *Store) releaseAll(id string) error {
+	dirs, err := os.ReadDir(filepath.Join(s.run, "leases"))
+	if err != nil {
+		return nil
+	}
+	for _, d := range dirs {
+		ips, _ := os.ReadDir(filepath.Join(s.run, "leases", d.Name()))
+		for _, ip := range ips {
+			if a, err := netip.ParseAddr(ip.Name()); err == nil {
+				if err := s.release(d.Name(), a, id); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
 func broadcast(p netip.Prefix) netip.Addr {
 	b := p.Masked().Addr().As4()
 	host := 32 - p.Bits()

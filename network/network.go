@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cairn-runtime/cairn/internal/failpoint"
+
 	"github.com/cairn-runtime/cairn/internal/atomicfile"
 	"github.com/cairn-runtime/cairn/internal/lockfile"
 	"github.com/cairn-runtime/cairn/internal/names"
@@ -310,6 +312,7 @@ func (s *Store) remove(ref string) error {
 	if err := s.takeDown(n); err != nil {
 		return err
 	}
+	failpoint.Hit("network-taken-down")
 	return os.Remove(s.defPath(n.Name))
 }
 

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
+	"time"
 
 	"github.com/cairn-runtime/cairn/image"
 	"github.com/cairn-runtime/cairn/internal/fsck"
@@ -145,6 +147,14 @@ func (s *Store) checkContainer(ctx context.Context, c *Container) []fsck.Problem
 			left = append(left, "its network (namespace, addresses, firewall lines)")
 		}
 	}
+	if s.alive(c.ID) {
+		// A start cut short after the process began, before the record
+		// said so: nothing was told it runs.
+		out = append(out, fsck.Problem{Path: s.path(c.ID), What: what + " is recorded as " + string(c.State.Status) + ", but a process of it runs (a start cut short)",
+			Repair: func(ctx context.Context) error { return s.killStray(ctx, c) },
+			Fix:    "kill it and remove what it holds, as `cairn rm -f` would"})
+		return out
+	}
 	if len(left) > 0 {
 		out = append(out, fsck.Problem{Path: s.path(c.ID), What: what + " is " + string(c.State.Status) + " but holds " + strings.Join(left, ", "),
 			Repair: func(ctx context.Context) error { return s.cleanup(ctx, c) },
@@ -203,4 +213,17 @@ func cgroupDirs(p string) []string {
 		out = append(out, filepath.Join("/sys/fs/cgroup", rel))
 	}
 	return out
+}
+
+// killStray kills the processes of container c, which has no owner and is
+// recorded as not running, then removes what they held.
+func (s *Store) killStray(ctx context.Context, c *Container) error {
+	if err := s.signal(c.ID, syscall.SIGKILL); err != nil && !errors.Is(err, ErrNotRunning) {
+		return err
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for s.alive(c.ID) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	return s.cleanup(ctx, c)
 }

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cairn-runtime/cairn/internal/failpoint"
+
 	"github.com/cairn-runtime/cairn/image"
 	"github.com/cairn-runtime/cairn/internal/lockfile"
 	"github.com/cairn-runtime/cairn/network"
@@ -264,9 +266,11 @@ func (s *Store) Create(ctx context.Context, o CreateOptions) (*Container, error)
 	if err := os.WriteFile(filepath.Join(stage, "container.json"), b, 0o600); err != nil {
 		return nil, err
 	}
+	failpoint.Hit("container-staged")
 	if err := os.Rename(stage, s.path(id)); err != nil {
 		return nil, err
 	}
+	failpoint.Hit("container-created")
 	// An rmi that looked for the image's users before the record existed
 	// may have deleted the image since the lookup: the record goes back to
 	// the staging directory, and with it (image.Store.StillListed).

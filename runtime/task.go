@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"syscall"
 
+	"github.com/cairn-runtime/cairn/internal/failpoint"
+
 	"github.com/cairn-runtime/cairn/internal/lockfile"
 	"github.com/cairn-runtime/cairn/network"
 	"github.com/cairn-runtime/cairn/snapshot"
@@ -129,6 +131,7 @@ func (t *Task) start(ctx context.Context, o IO) error {
 	if err := m.Mount(rootfs); err != nil {
 		return err
 	}
+	failpoint.Hit("container-mounted")
 	if err := s.prepareMounts(ctx, c, rootfs); err != nil {
 		return err
 	}
@@ -347,6 +350,7 @@ func (s *Store) remove(ctx context.Context, c *Container, volumes bool) error {
 		}
 		return fmt.Errorf("remove container %s: %w", ShortID(c.ID), err)
 	}
+	failpoint.Hit("container-trashed")
 	if err := os.RemoveAll(trash); err != nil {
 		return fmt.Errorf("remove container %s: %w", ShortID(c.ID), err)
 	}

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cairn-runtime/cairn/internal/failpoint"
+
 	"github.com/cairn-runtime/cairn/internal/lockfile"
 )
 
@@ -76,6 +78,7 @@ func (s *Store) volumeCreate(ctx context.Context, name string, labels map[string
 	if err := os.WriteFile(filepath.Join(tmp, "meta.json"), b, 0o600); err != nil {
 		return nil, err
 	}
+	failpoint.Hit("volume-staged")
 	if err := os.Rename(tmp, s.volumeDir(name)); err != nil {
 		return nil, err
 	}
@@ -171,6 +174,7 @@ func (s *Store) dropVolume(name string) error {
 		os.Remove(trash)
 		return fmt.Errorf("remove volume %s: %w", name, err)
 	}
+	failpoint.Hit("volume-trashed")
 	return os.RemoveAll(trash)
 }
 

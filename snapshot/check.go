@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/cairn-runtime/cairn/internal/failpoint"
+
 	"github.com/cairn-runtime/cairn/internal/fsck"
 	"github.com/opencontainers/go-digest"
 )
@@ -95,6 +97,7 @@ func (s *Store) remove(name string) error {
 	if err := os.Rename(filepath.Join(s.root, name), filepath.Join(trash, "s")); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("remove %s: %w", filepath.Join(s.root, name), err)
 	}
+	failpoint.Hit("snapshot-trashed")
 	if d := digest.NewDigestFromEncoded(digest.SHA256, name); d.Validate() == nil {
 		os.Remove(filepath.Join(s.root, "l", shortID(d)))
 	}

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cairn-runtime/cairn/internal/failpoint"
+
 	"github.com/cairn-runtime/cairn/rootfs"
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
@@ -167,6 +169,7 @@ func (s *Store) Commit(key string, chainID, parent, diffID digest.Digest) error 
 		os.RemoveAll(dir)
 		return err
 	}
+	failpoint.Hit("snapshot-unpacked")
 	if err := os.Rename(dir, s.dir(chainID)); err != nil {
 		os.RemoveAll(dir)
 		if s.Exists(chainID) { // lost a race with another unpack of the same layer
@@ -174,6 +177,7 @@ func (s *Store) Commit(key string, chainID, parent, diffID digest.Digest) error 
 		}
 		return fmt.Errorf("commit snapshot %s: %w", chainID, err)
 	}
+	failpoint.Hit("snapshot-committed")
 	return nil
 }
 

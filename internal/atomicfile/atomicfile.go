@@ -3,6 +3,8 @@ package atomicfile
 import (
 	"os"
 	"path/filepath"
+
+	"github.com/cairn-runtime/cairn/internal/failpoint"
 )
 
 // WriteFile replaces path with data atomically and durably.
@@ -33,11 +35,13 @@ func write(path string, data []byte, perm os.FileMode, durable bool) error {
 		f.Close()
 		return err
 	}
+	failpoint.Hit("atomicfile-written")
 	if durable {
 		if err := f.Sync(); err != nil {
 			f.Close()
 			return err
 		}
+		failpoint.Hit("atomicfile-synced")
 	}
 	if err := f.Close(); err != nil {
 		return err
@@ -45,6 +49,7 @@ func write(path string, data []byte, perm os.FileMode, durable bool) error {
 	if err := os.Rename(tmp, path); err != nil {
 		return err
 	}
+	failpoint.Hit("atomicfile-renamed")
 	if !durable {
 		return nil
 	}
