@@ -238,7 +238,6 @@ var corruptions = []corruption{
 		// app's top layer, once app is gone but its snapshot is not.
 		s.ok("rm", "c")
 		s.ok("rmi", "app")
-		s.ok("import", busyboxRootfs(t), "other")
 		os.MkdirAll(filepath.Join(s.snapshotDir(f.appTopChain), "fs"), 0o755)
 		writeOrFail(t, filepath.Join(s.snapshotDir(f.appTopChain), "meta.json"), `{"chainID":"`+f.appTopChain.String()+`","diffID":"`+f.appTopChain.String()+`","size":3}`)
 		return s.snapshotDir(f.appTopChain), "a snapshot no image or container uses"
