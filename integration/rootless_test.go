@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	goruntime "runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -337,7 +338,12 @@ func TestRootlessWorkflow(t *testing.T) {
 		slices.Sort(names)
 		return strings.Join(names, " ")
 	}
-	hostDev, err := os.ReadFile("/proc/net/dev")
+	// The host's, as this thread sees it: /proc/net is the main thread's,
+	// which a test that joined another namespace on a locked thread may
+	// have left there (Go wedges, not ends, a locked main thread).
+	goruntime.LockOSThread()
+	hostDev, err := os.ReadFile("/proc/thread-self/net/dev")
+	goruntime.UnlockOSThread()
 	must(t, err)
 	if got, want := ifaces(u.ok(env, "run", "--rm", "--network", "host", tag, "cat", "/proc/net/dev")), ifaces(string(hostDev)); got != want {
 		t.Errorf("--network host sees %q, the host has %q", got, want)
