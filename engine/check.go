@@ -35,20 +35,29 @@ type CheckReport struct {
 	After []Problem
 }
 
-// Sound reports whether the store is sound: no problem but harmless ones
-// is left (after the repairs, when there were some).
-func (r CheckReport) Sound() bool {
-	left := r.Problems
-	if r.After != nil || len(r.Repairs) > 0 {
-		left = r.After
+// Left is what the store still has wrong: what the check found, or with
+// Repair what the second check found.
+func (r CheckReport) Left() []Problem {
+	if r.After != nil {
+		return r.After
 	}
-	for _, p := range left {
+	return r.Problems
+}
+
+// Errors is how many of the problems left are not harmless.
+func (r CheckReport) Errors() int {
+	n := 0
+	for _, p := range r.Left() {
 		if !p.Harmless {
-			return false
+			n++
 		}
 	}
-	return true
+	return n
 }
+
+// Sound reports whether the store is sound: no problem but harmless ones
+// is left (after the repairs, when there were some).
+func (r CheckReport) Sound() bool { return r.Errors() == 0 }
 
 // Check verifies the store against its invariants, as `podman system
 // check` does: the images (index, blobs, manifests, configs), the snapshots,
@@ -134,11 +143,7 @@ func (e *Engine) check(ctx context.Context, quick bool) ([]Problem, error) {
 		})
 	}
 	out = append(out, e.Containers.Check(ctx)...)
-	for _, p := range e.Networks.Check(ctx) {
-		p.Repair, p.Sweep = nil, true // one sweep mends them all
-		out = append(out, p)
-	}
-	return out, nil
+	return append(out, e.Networks.Check(ctx)...), nil
 }
 
 // keepOrAll is keep, or, when what is used is unknown (nil), every snapshot.

@@ -70,7 +70,7 @@ func (s *Store) Check(quick bool) CheckResult {
 		s.checkTmp(&r)
 		return r
 	}
-	c := &checker{s: s, quick: quick, r: &r, blobs: map[digest.Digest]error{}}
+	c := &checker{s: s, quick: quick, r: &r, blobs: map[digest.Digest]error{}, done: map[digest.Digest]bool{}}
 	for _, d := range idx.Manifests {
 		c.image(d)
 	}
@@ -101,6 +101,30 @@ func (c *checker) blob(d digest.Digest, size int64) error {
 	c.blobs[d] = err
 	c.r.Used[d] = true
 	return err
+}
+
+// small reads and verifies a manifest or a config, as blob does, once.
+func (c *checker) small(d digest.Digest, size int64) ([]byte, error) {
+	if err, ok := c.blobs[d]; ok && err != nil {
+		return nil, err
+	}
+	c.r.Used[d] = true
+	err := d.Validate()
+	var b []byte
+	if err == nil {
+		b, err = os.ReadFile(c.s.BlobPath(d))
+	}
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		err = errors.New("the blob is missing")
+	case err != nil:
+	case size >= 0 && int64(len(b)) != size:
+		err = fmt.Errorf("the blob has %d bytes, its descriptor says %d", len(b), size)
+	case !c.quick && d.Algorithm().FromBytes(b) != d:
+		err = errors.New("the blob's content does not match its digest")
+	}
+	c.blobs[d] = err
+	return b, err
 }
 
 func (c *checker) verify(d digest.Digest, size int64) error {
@@ -158,9 +182,6 @@ func (c *checker) image(d ocispec.Descriptor) {
 		c.s.markBrokenBlobs(d, c.r.Used, c.r.Keep)
 		return
 	}
-	if c.done == nil {
-		c.done = map[digest.Digest]bool{}
-	}
 	first := !c.done[d.Digest]
 	c.done[d.Digest] = true
 	reason := c.reach(d, name, first)
@@ -187,10 +208,7 @@ func refOf(name string, d ocispec.Descriptor) string {
 // reach verifies what image descriptor d reaches and returns what is
 // wrong with it, or "". Its sound layers' chains go into Needed.
 func (c *checker) reach(d ocispec.Descriptor, name string, first bool) string {
-	if err := c.blob(d.Digest, d.Size); err != nil {
-		return fmt.Sprintf("manifest %s: %v", d.Digest, err)
-	}
-	b, err := os.ReadFile(c.s.BlobPath(d.Digest))
+	b, err := c.small(d.Digest, d.Size)
 	if err != nil {
 		return fmt.Sprintf("manifest %s: %v", d.Digest, err)
 	}
@@ -219,15 +237,12 @@ func (c *checker) reach(d ocispec.Descriptor, name string, first bool) string {
 	if err := json.Unmarshal(b, &m); err != nil {
 		return fmt.Sprintf("manifest %s is not JSON: %v", d.Digest, err)
 	}
-	if err := c.blob(m.Config.Digest, m.Config.Size); err != nil {
+	cb, err := c.small(m.Config.Digest, m.Config.Size)
+	if err != nil {
 		return fmt.Sprintf("config %s: %v", m.Config.Digest, err)
 	}
 	var cfg Config
-	cb, err := os.ReadFile(c.s.BlobPath(m.Config.Digest))
-	if err == nil {
-		err = json.Unmarshal(cb, &cfg)
-	}
-	if err != nil {
+	if err := json.Unmarshal(cb, &cfg); err != nil {
 		return fmt.Sprintf("config %s: %v", m.Config.Digest, err)
 	}
 	for _, chain := range ChainIDs(cfg.RootFS.DiffIDs) {

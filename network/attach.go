@@ -364,19 +364,29 @@ func (s *Store) sweepGone() error {
 		}
 		holders[r.ID] = true
 	}
-	dirs, err := os.ReadDir(filepath.Join(s.run, "leases"))
-	if err != nil {
-		return err
+	for p := range s.orphanLeases(holders) {
+		os.Remove(p)
 	}
+	dirs, _ := os.ReadDir(filepath.Join(s.run, "leases"))
+	for _, d := range dirs {
+		os.Remove(filepath.Join(s.run, "leases", d.Name())) // if empty
+	}
+	return nil
+}
+
+// orphanLeases maps the path of each lease whose holder is not in holders
+// to that holder's ID.
+func (s *Store) orphanLeases(holders map[string]bool) map[string]string {
+	out := map[string]string{}
+	dirs, _ := os.ReadDir(filepath.Join(s.run, "leases"))
 	for _, d := range dirs {
 		ips, _ := os.ReadDir(filepath.Join(s.run, "leases", d.Name()))
 		for _, ip := range ips {
 			p := filepath.Join(s.run, "leases", d.Name(), ip.Name())
 			if b, err := os.ReadFile(p); err == nil && !holders[strings.TrimSpace(string(b))] {
-				os.Remove(p)
+				out[p] = strings.TrimSpace(string(b))
 			}
 		}
-		os.Remove(filepath.Join(s.run, "leases", d.Name())) // if empty
 	}
-	return nil
+	return out
 }

@@ -15,12 +15,13 @@ import (
 // owns, as sweep (network prune) would remove it: records of containers
 // whose directory is gone, leases no record holds, network namespaces,
 // veths and firewall lines of containers without a record. It changes
-// nothing; its repair is the sweep. A container that exists but no longer
-// runs and still has a record is the container store's to report.
+// nothing; what it reports, the sweep (Sweep) removes. A container that
+// exists but no longer runs and still has a record is the container
+// store's to report.
 func (s *Store) Check(ctx context.Context) []fsck.Problem {
 	var out []fsck.Problem
 	add := func(path, what string) {
-		out = append(out, fsck.Problem{Path: path, What: what, Repair: s.Sweep, Fix: "remove it, as `cairn network prune` does"})
+		out = append(out, fsck.Problem{Path: path, What: what, Sweep: true, Fix: "remove it, as `cairn network prune` does"})
 	}
 	l, err := s.lock(ctx)
 	if err != nil {
@@ -47,15 +48,8 @@ func (s *Store) Check(ctx context.Context) []fsck.Problem {
 	for _, f := range left {
 		add(f, "a temporary file of a network record's rewrite cut short")
 	}
-	dirs, _ := os.ReadDir(filepath.Join(s.run, "leases"))
-	for _, d := range dirs {
-		ips, _ := os.ReadDir(filepath.Join(s.run, "leases", d.Name()))
-		for _, ip := range ips {
-			p := filepath.Join(s.run, "leases", d.Name(), ip.Name())
-			if b, err := os.ReadFile(p); err == nil && !holders[strings.TrimSpace(string(b))] {
-				add(p, "an address lease of "+strings.TrimSpace(string(b))+", which no container record holds")
-			}
-		}
+	for p, id := range s.orphanLeases(holders) {
+		add(p, "an address lease of "+id+", which no container record holds")
 	}
 	if entries, err := os.ReadDir(s.netns); err == nil {
 		for _, e := range entries {

@@ -111,26 +111,23 @@ func (s *Store) checkContainer(ctx context.Context, c *Container) []fsck.Problem
 				Fix:    "make it again, empty (the changes it held are lost)"})
 		}
 	}
-	live := c.State.Status == Running || c.State.Status == Paused || c.State.Status == Restarting
-	if live {
-		owner, ok, err := lockfile.TryExclusive(s.path(c.ID, "owner.lock"))
-		if err == nil && ok {
-			owner.Unlock()
-			if s.alive(c.ID) {
-				out = append(out, fsck.Problem{Path: s.path(c.ID, "owner.lock"), What: what + " runs on without an owner (its owner was killed): its exit code will be lost", Harmless: true,
-					Fix: "stop it with `cairn stop " + ShortID(c.ID) + "` or `cairn rm -f`"})
-			} else {
-				out = append(out, fsck.Problem{Path: s.path(c.ID, "container.json"), What: what + " is recorded as " + string(c.State.Status) + ", but its owner and processes are gone",
-					Repair: func(ctx context.Context) error { _, err := s.Get(ctx, c.ID); return err },
-					Fix:    "record it as exited and remove what it left (mount, cgroups, network)"})
-			}
-		}
+	// Its owner, if it has one, is at work (starting it, running it,
+	// removing it): the record is the truth meanwhile.
+	owner, ok, err := lockfile.TryExclusive(s.path(c.ID, "owner.lock"))
+	if err != nil || !ok {
 		return out
 	}
-	if owner, ok, err := lockfile.TryExclusive(s.path(c.ID, "owner.lock")); err != nil || !ok {
-		return out // starting, or being removed: its owner is at work
-	} else {
-		owner.Unlock()
+	owner.Unlock()
+	if c.Live() || c.State.Status == Restarting {
+		if s.alive(c.ID) {
+			out = append(out, fsck.Problem{Path: s.path(c.ID, "owner.lock"), What: what + " runs on without an owner (its owner was killed): its exit code will be lost", Harmless: true,
+				Fix: "stop it with `cairn stop " + ShortID(c.ID) + "` or `cairn rm -f`"})
+		} else {
+			out = append(out, fsck.Problem{Path: s.path(c.ID, "container.json"), What: what + " is recorded as " + string(c.State.Status) + ", but its owner and processes are gone",
+				Repair: func(ctx context.Context) error { _, err := s.Get(ctx, c.ID); return err },
+				Fix:    "record it as exited and remove what it left (mount, cgroups, network)"})
+		}
+		return out
 	}
 	var left []string
 	if m, _ := mountinfo.Mounted(s.RootFS(c.ID)); m {

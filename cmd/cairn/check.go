@@ -52,16 +52,7 @@ func runCheck(cliContext *cli.Context) error {
 			printProblems(w, rep.After, "")
 		}
 	}
-	left := rep.Problems
-	if cliContext.Bool("repair") {
-		left = rep.After
-	}
-	serious := 0
-	for _, p := range left {
-		if !p.Harmless {
-			serious++
-		}
-	}
+	left := rep.Left()
 	switch {
 	case rep.Sound() && len(left) == 0:
 		fmt.Fprintf(w, "The store at %s is sound.\n", e.Root)
@@ -74,7 +65,7 @@ func runCheck(cliContext *cli.Context) error {
 	if cliContext.Bool("repair") {
 		hint = ""
 	}
-	return &statusError{code: exitFailure, err: fmt.Errorf("the store at %s is not sound: %s.%s", e.Root, plural(serious, "problem"), hint)}
+	return &statusError{code: exitFailure, err: fmt.Errorf("the store at %s is not sound: %s.%s", e.Root, plural(rep.Errors(), "problem"), hint)}
 }
 
 // printProblems writes each problem: its path, what is wrong, and what a
