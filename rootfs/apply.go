@@ -54,7 +54,8 @@ const copyBuffer = 256 << 10
 // xattrs (trusted.overlay.*, user.overlay.*) are never set; an xattr the
 // filesystem does not support is skipped. Directory modes and times are set
 // last, after all their children. Aligned 32 KiB blocks of zeros in regular
-// files (sparse files, expanded by the tar reader) become holes.
+// files become holes, and so do the holes of a sparse entry, without their
+// zeros being read (holes.go).
 //
 // After the end of the archive Apply reads r to its end, so that a digest or
 // a compressed trailer of the stream is checked whole. ctx is checked before
@@ -214,7 +215,11 @@ func (a *applier) file(ctx context.Context, pfd int, base string, hdr *tar.Heade
 	if err != nil {
 		return err
 	}
-	err = a.write(ctx, fd, r, hdr.Size)
+	if tr, ok := r.(*tar.Reader); ok && holesOf(tr) != nil {
+		err = a.writeSparse(ctx, fd, holesOf(tr), hdr.Size)
+	} else {
+		err = a.write(ctx, fd, r, hdr.Size)
+	}
 	if err == nil {
 		err = a.meta(fd, -1, "", hdr)
 	}
@@ -427,9 +432,15 @@ func timespec(t time.Time) unix.Timespec {
 	return unix.Timespec{Sec: t.Unix(), Nsec: int64(t.Nanosecond())}
 }
 
-// markInvalid wraps ErrInvalid around errors of a corrupt or truncated stream.
+// markInvalid wraps ErrInvalid around errors of a corrupt or truncated
+// stream: a premature end, or what archive/tar says of the stream (a bad
+// header, a sparse entry whose data does not match its map, errors it does
+// not export and that say "archive/tar:").
 func markInvalid(err error) error {
-	if errors.Is(err, ErrInvalid) || !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, tar.ErrHeader) {
+	if errors.Is(err, ErrInvalid) {
+		return err
+	}
+	if !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, tar.ErrHeader) && !strings.HasPrefix(err.Error(), "archive/tar: ") {
 		return err
 	}
 	return fmt.Errorf("%w: %w", err, ErrInvalid)

@@ -32,8 +32,9 @@ var zeroBlock [holeBlock]byte
 // write copies size bytes of r to the new file fd. Blocks of zeros are
 // skipped over, not written, and the file is extended to size at the end.
 //
-// The tar reader expands a sparse file into all its zeros, so a few bytes of
-// layer can announce a file of petabytes: ctx is checked as the copy goes.
+// A file of petabytes of zeros takes a few bytes of compressed layer: ctx
+// is checked as the copy goes. (A sparse entry, whose holes the tar reader
+// would expand into all their zeros, goes through writeSparse.)
 func (a *applier) write(ctx context.Context, fd int, r io.Reader, size int64) error {
 	var off, end int64 // end: just past the last byte written
 	for off < size {
@@ -50,23 +51,11 @@ func (a *applier) write(ctx context.Context, fd int, r io.Reader, size int64) er
 			}
 			return fmt.Errorf("read: %w", markInvalid(err))
 		}
-		// buf starts at a multiple of holeBlock: look for whole zero blocks.
-		for i := 0; i < len(buf); {
-			j := i
-			for j < len(buf) && !zeroAt(buf, j) {
-				j = min(j+holeBlock, len(buf))
-			}
-			if j > i {
-				if err := pwrite(fd, buf[i:j], off+int64(i)); err != nil {
-					return fmt.Errorf("write: %w", err)
-				}
-				end = off + int64(j)
-			}
-			for j < len(buf) && zeroAt(buf, j) {
-				j += holeBlock
-			}
-			i = j
+		e, err := pwriteData(fd, buf, off)
+		if err != nil {
+			return fmt.Errorf("write: %w", err)
 		}
+		end = max(end, e)
 		off += int64(len(buf))
 	}
 	if end < size {
@@ -75,6 +64,30 @@ func (a *applier) write(ctx context.Context, fd int, r io.Reader, size int64) er
 		}
 	}
 	return nil
+}
+
+// pwriteData writes buf at off in fd but for its whole blocks of zeros,
+// which it skips over, and returns the offset just past the last byte it
+// wrote (0 if none). Where buf starts at a multiple of holeBlock, as write's
+// do, the blocks skipped are the file's.
+func pwriteData(fd int, buf []byte, off int64) (end int64, err error) {
+	for i := 0; i < len(buf); {
+		j := i
+		for j < len(buf) && !zeroAt(buf, j) {
+			j = min(j+holeBlock, len(buf))
+		}
+		if j > i {
+			if err := pwrite(fd, buf[i:j], off+int64(i)); err != nil {
+				return end, err
+			}
+			end = off + int64(j)
+		}
+		for j < len(buf) && zeroAt(buf, j) {
+			j += holeBlock
+		}
+		i = j
+	}
+	return end, nil
 }
 
 // zeroAt reports whether buf holds a whole block of zeros at i.
