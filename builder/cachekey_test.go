@@ -287,3 +287,28 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// A sparse file's key is its contents': the same in another context, other
+// after a byte of data or the size changes; its holes are not read.
+func TestCopyKeySparse(t *testing.T) {
+	b := testBuilder(t)
+	baseImage(t, b, "base:1", nil)
+	df := "FROM base:1\nCOPY big /big\n"
+	const size = 64 << 30 // read whole, minutes
+	ctx := func(size int64, data map[int64]string) string {
+		dir := t.TempDir()
+		sparseFile(t, filepath.Join(dir, "big"), size, data)
+		return dir
+	}
+	data := map[int64]string{0: "head", 40 << 30: "middle"}
+	_, ref := copyStep(t, b, ctx(size, data), df, nil)
+	if _, key := copyStep(t, b, ctx(size, data), df, nil); key != ref {
+		t.Errorf("the same sparse file in another context: %s, want %s", key, ref)
+	}
+	if _, key := copyStep(t, b, ctx(size, map[int64]string{0: "head", 40 << 30: "midd1e"}), df, nil); key == ref {
+		t.Error("a byte of data changed, the same key")
+	}
+	if _, key := copyStep(t, b, ctx(size+1, data), df, nil); key == ref {
+		t.Error("one byte longer, the same key")
+	}
+}

@@ -1,7 +1,6 @@
 package builder
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -318,7 +317,7 @@ func copyEntry(root, src, target string, st fs.FileInfo, owner *ids, mode *os.Fi
 			return err
 		}
 		defer f.Close()
-		return writeFile(root, target, bufio.NewReaderSize(f, 256<<10), st.Mode(), owner, mode, mtime)
+		return writeFile(root, target, f, st.Mode(), owner, mode, mtime)
 	case st.Mode()&fs.ModeSymlink != 0:
 		link, err := os.Readlink(src)
 		if err != nil {
@@ -385,7 +384,8 @@ func prepare(root, target string, owner *ids) (string, error) {
 	return p, nil
 }
 
-// writeFile writes a regular file at target inside root.
+// writeFile writes a regular file at target inside root, of what r holds:
+// a file is copied with its holes (copyFile).
 func writeFile(root, target string, r io.Reader, srcMode fs.FileMode, owner *ids, mode *os.FileMode, mtime time.Time) error {
 	p, err := prepare(root, target, owner)
 	if err != nil {
@@ -395,7 +395,11 @@ func writeFile(root, target string, r io.Reader, srcMode fs.FileMode, owner *ids
 	if err != nil {
 		return err
 	}
-	_, err = io.Copy(f, r)
+	if src, ok := r.(*os.File); ok {
+		err = copyFile(f, src)
+	} else {
+		_, err = io.Copy(f, r)
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -416,6 +420,41 @@ func writeFile(root, target string, r io.Reader, srcMode fs.FileMode, owner *ids
 		return os.Chtimes(p, mtime, mtime)
 	}
 	return nil
+}
+
+// copyFile copies src into dst, new and empty, but for the holes of src,
+// found with SEEK_DATA and SEEK_HOLE, which stay holes: a sparse file of
+// the context costs the layer its data, not its size (io.Copy, with
+// copy_file_range, writes the zeros of its holes). The data goes from file
+// to file by copy_file_range where the kernel can.
+func copyFile(dst, src *os.File) error {
+	st, err := src.Stat()
+	if err != nil {
+		return err
+	}
+	size, fd := st.Size(), int(src.Fd())
+	for off := int64(0); off < size; {
+		data, hole := off, size
+		if d, err := unix.Seek(fd, off, unix.SEEK_DATA); err == unix.ENXIO {
+			break // a hole to the end
+		} else if err == nil {
+			data = d
+			if h, err := unix.Seek(fd, data, unix.SEEK_HOLE); err == nil {
+				hole = min(h, size)
+			}
+		} // else a filesystem that cannot say: all of it is data
+		if _, err := src.Seek(data, io.SeekStart); err != nil {
+			return err
+		}
+		if _, err := dst.Seek(data, io.SeekStart); err != nil {
+			return err
+		}
+		if _, err := io.CopyN(dst, src, hole-data); err != nil {
+			return err
+		}
+		off = hole
+	}
+	return dst.Truncate(size)
 }
 
 // mkdirAll makes dir and its missing parents inside root, mode 0755 and
