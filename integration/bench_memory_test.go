@@ -38,7 +38,8 @@ import (
 // It also commits a container holding a 10 GiB sparse file (5 bytes of
 // data, then a hole) against one holding a 5-byte file, both on busybox,
 // and reports the time and peak of each: neither may grow with the sparse
-// file's apparent size. Docker's commit of the same sparse file, which
+// file's apparent size; and so with a build whose context holds the sparse
+// file, which it COPYs. Docker's commit of the same sparse file, which
 // writes its 10 GiB of zeros into the layer, is measured for scale.
 //
 // Registries and pulled stores live on a tmpfs (as in
@@ -67,6 +68,15 @@ func BenchmarkMemory(b *testing.B) {
 		`RUN ["/ctx/busybox", "sh", "-c", "/ctx/busybox md5sum /ctx/random-500m > /sum"]` + "\n"
 	must(b, os.WriteFile(filepath.Join(ctxDir, "Dockerfile"), []byte(dockerfile), 0o644))
 
+	sparseCtx, smallCtx := b.TempDir(), b.TempDir()
+	for _, c := range []struct{ dir, size string }{{sparseCtx, "10G"}, {smallCtx, "5"}} {
+		cmd := exec.Command("sh", "-c", "echo head > f && truncate -s "+c.size+" f")
+		cmd.Dir = c.dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("%v %s", err, out)
+		}
+		must(b, os.WriteFile(filepath.Join(c.dir, "Dockerfile"), []byte("FROM busybox\nCOPY f /f\n"), 0o644))
+	}
 	bb := newStore(b)
 	bb.busybox()
 	bbArchive := filepath.Join(b.TempDir(), "bb.tar")
@@ -152,6 +162,12 @@ func BenchmarkMemory(b *testing.B) {
 		mib, d = bb.measure("commit", fmt.Sprint("small", i), "bench/small:1")
 		add("small", mib)
 		add("small-ms", ms(d))
+		// And a build that COPYs the sparse file, against one of the small.
+		for _, c := range []struct{ name, file string }{{"sparse-build", sparseCtx}, {"small-build", smallCtx}} {
+			mib, d = bb.measure("build", "-q", "--no-cache", "--network", "none", "-t", "bench/"+c.name+":1", c.file)
+			add(c.name, mib)
+			add(c.name+"-ms", ms(d))
+		}
 		dn = fmt.Sprintf("cairn-bench-mem-sparse-%d", i)
 		dockerNames = append(dockerNames, dn)
 		docker.Run(b, "run", "--network", "none", "--name", dn, "busybox", "sh", "-c", "echo head > /sparse && truncate -s 10G /sparse")
@@ -170,7 +186,7 @@ func BenchmarkMemory(b *testing.B) {
 		slices.Sort(v)
 		return v[len(v)/2]
 	}
-	for _, k := range []string{"load", "push", "pull", "commit", "build", "sparse", "small"} {
+	for _, k := range []string{"load", "push", "pull", "commit", "build", "sparse", "small", "sparse-build", "small-build"} {
 		b.ReportMetric(med(k), k+"-MiB")
 	}
 	for _, c := range []struct{ cairn, peer string }{
@@ -184,6 +200,8 @@ func BenchmarkMemory(b *testing.B) {
 	b.ReportMetric(med("sparse-ms"), "sparse-ms")
 	b.ReportMetric(med("small-ms"), "small-ms")
 	b.ReportMetric(med("docker-sparse-ms"), "docker-sparse-ms")
+	b.ReportMetric(med("sparse-build-ms"), "sparse-build-ms")
+	b.ReportMetric(med("small-build-ms"), "small-build-ms")
 }
 
 // bigBuildContext is a build context of the 500 MiB file data (linked, or
