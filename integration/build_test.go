@@ -333,3 +333,30 @@ func TestBuildFailures(t *testing.T) {
 	}
 	s.checkConsistent()
 }
+
+// A sparse file of the context is copied with its holes: the layer of the
+// COPY holds its data, not its zeros, and the file reads the same.
+func TestBuildCopySparse(t *testing.T) {
+	s := newStore(t)
+	s.busybox()
+	const size = 1 << 30
+	ctx := buildContext(t, map[string]string{"Dockerfile": "FROM busybox\nCOPY big /big\n"})
+	f, err := os.Create(filepath.Join(ctx, "big"))
+	must(t, err)
+	_, err = f.WriteAt([]byte("head"), 0)
+	must(t, err)
+	_, err = f.WriteAt([]byte("tail"), size-4)
+	must(t, err)
+	must(t, f.Close())
+	s.ok("build", "-q", "-t", "sparse:1", ctx)
+	if out := s.ok("run", "--rm", "sparse:1", "sh", "-c", "stat -c %s /big; head -c 4 /big; tail -c 4 /big"); out != fmt.Sprintf("%d\nheadtail", size) {
+		t.Errorf("the copied file reads %q", out)
+	}
+	blobs, err := os.ReadDir(filepath.Join(s.root, "images/blobs/sha256"))
+	must(t, err)
+	for _, b := range blobs {
+		if info, err := b.Info(); err == nil && info.Size() > 4<<20 {
+			t.Errorf("blob %s of %d bytes: the sparse file was copied whole", b.Name(), info.Size())
+		}
+	}
+}
