@@ -215,8 +215,12 @@ func (a *applier) file(ctx context.Context, pfd int, base string, hdr *tar.Heade
 	if err != nil {
 		return err
 	}
-	if tr, ok := r.(*tar.Reader); ok && holesOf(tr) != nil {
-		err = a.writeSparse(ctx, fd, holesOf(tr), hdr.Size)
+	var holes io.WriterTo
+	if tr, ok := r.(*tar.Reader); ok {
+		holes = holesOf(tr)
+	}
+	if holes != nil {
+		err = a.writeSparse(ctx, fd, holes, hdr.Size)
 	} else {
 		err = a.write(ctx, fd, r, hdr.Size)
 	}
