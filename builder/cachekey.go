@@ -14,8 +14,8 @@ import (
 	"strings"
 
 	"github.com/cairn-runtime/cairn/image"
+	"github.com/cairn-runtime/cairn/rootfs"
 	"github.com/opencontainers/go-digest"
-	"golang.org/x/sys/unix"
 )
 
 // key is the build cache key of a step over the image so far.
@@ -114,50 +114,29 @@ func hashSources(srcs []source, fromID string) (kind, hash string, err error) {
 	return kind, hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// hashFile writes the size and the contents of the regular file p to h. A
-// file with holes is written as its data, found with SEEK_DATA and
-// SEEK_HOLE, each run with its offset and length: its holes cost nothing
-// to hash (a 10 GiB file of one hole took 20 s to hash whole). The same
-// bytes with other holes hash otherwise: at worst a miss of the cache,
-// never a wrong hit.
+// hashFile writes the size and the contents of the regular file p to h,
+// as its runs of data (rootfs.DataRuns), each with its offset and length:
+// the holes of a sparse file cost nothing to hash (a 10 GiB file of one
+// hole took 20 s to hash whole). The same bytes with other holes hash
+// otherwise: at worst a miss of the cache, never a wrong hit.
 func hashFile(h io.Writer, p string) error {
 	f, err := os.Open(p)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	var st unix.Stat_t
-	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+	st, err := f.Stat()
+	if err != nil {
 		return err
 	}
-	fmt.Fprintf(h, "size %d\x00", st.Size)
-	if st.Blocks*512 >= st.Size {
-		_, err := io.CopyN(h, f, st.Size)
+	fmt.Fprintf(h, "size %d\x00", st.Size())
+	err = rootfs.DataRuns(int(f.Fd()), st.Size(), func(off, n int64) error {
+		fmt.Fprintf(h, "%d %d\x00", off, n)
+		_, err := io.Copy(h, io.NewSectionReader(f, off, n))
 		return err
-	}
-	fmt.Fprintf(h, "sparse\x00")
-	fd := int(f.Fd())
-	for off := int64(0); off < st.Size; {
-		data, err := unix.Seek(fd, off, unix.SEEK_DATA)
-		if err == unix.ENXIO {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		hole, err := unix.Seek(fd, data, unix.SEEK_HOLE)
-		if err != nil {
-			return err
-		}
-		hole = min(hole, st.Size)
-		fmt.Fprintf(h, "%d %d\x00", data, hole-data)
-		if _, err := io.Copy(h, io.NewSectionReader(f, data, hole-data)); err != nil {
-			return err
-		}
-		off = hole
-	}
+	})
 	fmt.Fprintf(h, "end\x00")
-	return nil
+	return err
 }
 
 // copyKey is the history of a COPY or ADD of srcs to dest, as Docker's

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/cairn-runtime/cairn/image"
+	"github.com/cairn-runtime/cairn/rootfs"
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/sys/user"
@@ -422,39 +423,30 @@ func writeFile(root, target string, r io.Reader, srcMode fs.FileMode, owner *ids
 	return nil
 }
 
-// copyFile copies src into dst, new and empty, but for the holes of src,
-// found with SEEK_DATA and SEEK_HOLE, which stay holes: a sparse file of
-// the context costs the layer its data, not its size (io.Copy, with
-// copy_file_range, writes the zeros of its holes). The data goes from file
-// to file by copy_file_range where the kernel can.
+// copyFile copies src into dst, new and empty, but for the holes of src
+// (rootfs.DataRuns), which stay holes: a sparse file of the context costs
+// the layer its data, not its size (io.Copy, with copy_file_range, writes
+// the zeros of its holes). The data goes from file to file by
+// copy_file_range where the kernel can.
 func copyFile(dst, src *os.File) error {
 	st, err := src.Stat()
 	if err != nil {
 		return err
 	}
-	size, fd := st.Size(), int(src.Fd())
-	for off := int64(0); off < size; {
-		data, hole := off, size
-		if d, err := unix.Seek(fd, off, unix.SEEK_DATA); err == unix.ENXIO {
-			break // a hole to the end
-		} else if err == nil {
-			data = d
-			if h, err := unix.Seek(fd, data, unix.SEEK_HOLE); err == nil {
-				hole = min(h, size)
-			}
-		} // else a filesystem that cannot say: all of it is data
-		if _, err := src.Seek(data, io.SeekStart); err != nil {
+	err = rootfs.DataRuns(int(src.Fd()), st.Size(), func(off, n int64) error {
+		if _, err := src.Seek(off, io.SeekStart); err != nil {
 			return err
 		}
-		if _, err := dst.Seek(data, io.SeekStart); err != nil {
+		if _, err := dst.Seek(off, io.SeekStart); err != nil {
 			return err
 		}
-		if _, err := io.CopyN(dst, src, hole-data); err != nil {
-			return err
-		}
-		off = hole
+		_, err := io.CopyN(dst, src, n)
+		return err
+	})
+	if err != nil {
+		return err
 	}
-	return dst.Truncate(size)
+	return dst.Truncate(st.Size())
 }
 
 // mkdirAll makes dir and its missing parents inside root, mode 0755 and

@@ -22,6 +22,18 @@ func sparseFile(t *testing.T, p string, size int64, data map[int64]string) {
 	must(t, f.Truncate(size))
 }
 
+// copyThrough copies the file src to src.copy with copyFile.
+func copyThrough(t *testing.T, src string) {
+	t.Helper()
+	in, err := os.Open(src)
+	must(t, err)
+	defer in.Close()
+	out, err := os.Create(src + ".copy")
+	must(t, err)
+	defer out.Close()
+	must(t, copyFile(out, in))
+}
+
 // A sparse file of the context is copied with its holes: the same bytes,
 // no more blocks than its data.
 func TestCopyFileSparse(t *testing.T) {
@@ -31,13 +43,7 @@ func TestCopyFileSparse(t *testing.T) {
 	for name, size := range map[string]int64{"sparse": size, "ends-with-hole": size + 1<<20} {
 		src := filepath.Join(dir, name)
 		sparseFile(t, src, size, data)
-		in, err := os.Open(src)
-		must(t, err)
-		out, err := os.Create(src + ".copy")
-		must(t, err)
-		must(t, copyFile(out, in))
-		in.Close()
-		out.Close()
+		copyThrough(t, src)
 		var st unix.Stat_t
 		must(t, unix.Stat(src+".copy", &st))
 		if st.Size != size || st.Blocks*512 > 1<<20 {
@@ -67,13 +73,7 @@ func TestCopyFileSparse(t *testing.T) {
 	// A file without holes, through the same path.
 	src := filepath.Join(dir, "dense")
 	must(t, os.WriteFile(src, bytes.Repeat([]byte("dense"), 100000), 0o644))
-	in, err := os.Open(src)
-	must(t, err)
-	out, err := os.Create(src + ".copy")
-	must(t, err)
-	must(t, copyFile(out, in))
-	in.Close()
-	out.Close()
+	copyThrough(t, src)
 	if got, _ := os.ReadFile(src + ".copy"); !bytes.Equal(got, bytes.Repeat([]byte("dense"), 100000)) {
 		t.Errorf("dense file: copy of %d bytes differs", len(got))
 	}

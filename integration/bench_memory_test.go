@@ -54,15 +54,7 @@ func BenchmarkMemory(b *testing.B) {
 	if out, err := exec.Command("sh", "-c", "test -s "+data+" || head -c 524288000 /dev/urandom > "+data).CombinedOutput(); err != nil {
 		b.Fatalf("%v %s", err, out)
 	}
-	fs := b.TempDir()
-	if err := syscall.Mount("tmpfs", fs, "tmpfs", 0, "size=8g,mode=0700"); err != nil {
-		b.Fatalf("mount a tmpfs: %v", err)
-	}
-	b.Cleanup(func() {
-		if err := syscall.Unmount(fs, syscall.MNT_DETACH); err != nil {
-			b.Errorf("unmount %s: %v", fs, err)
-		}
-	})
+	fs := mountTmpfs(b, "8g")
 	ctxDir := bigBuildContext(b, data)
 	dockerfile := "FROM " + tag + "\nCOPY . /ctx/\n" +
 		`RUN ["/ctx/busybox", "sh", "-c", "/ctx/busybox md5sum /ctx/random-500m > /sum"]` + "\n"

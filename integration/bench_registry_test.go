@@ -37,15 +37,7 @@ import (
 func BenchmarkPushPullVsSkopeo(b *testing.B) {
 	testutil.RequiresTool(b, "skopeo")
 	archive, tag := bigArchive(b, 0)
-	fs := b.TempDir()
-	if err := syscall.Mount("tmpfs", fs, "tmpfs", 0, "size=12g,mode=0700"); err != nil {
-		b.Fatalf("mount a tmpfs: %v", err)
-	}
-	b.Cleanup(func() {
-		if err := syscall.Unmount(fs, syscall.MNT_DETACH); err != nil {
-			b.Errorf("unmount %s: %v", fs, err)
-		}
-	})
+	fs := mountTmpfs(b, "12g")
 	at := func(name string) *store {
 		s := &store{t: b, root: filepath.Join(fs, name)}
 		b.Cleanup(s.cleanup)

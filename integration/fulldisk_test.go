@@ -10,9 +10,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// smallFS mounts a tmpfs of size (mount's size=, "48m") on a directory of
+// mountTmpfs mounts a tmpfs of size (mount's size=, "48m") on a directory of
 // the test, unmounted at its end, whatever happened.
-func smallFS(t testing.TB, size string) string {
+func mountTmpfs(t testing.TB, size string) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "fs")
 	must(t, os.Mkdir(dir, 0o755))
@@ -128,7 +128,7 @@ func TestFullDisk(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			fs := smallFS(t, "48m")
+			fs := mountTmpfs(t, "48m")
 			s := storeAt(t, filepath.Join(fs, "root"))
 			s.busybox()
 			args, names, check := c.prepare(t, s)
@@ -172,7 +172,7 @@ func TestFullDisk(t *testing.T) {
 // A root on a read-only filesystem: what only reads works; what writes
 // fails, saying the root is read-only and what to do, and changes nothing.
 func TestReadOnlyRoot(t *testing.T) {
-	fs := smallFS(t, "32m")
+	fs := mountTmpfs(t, "32m")
 	s := storeAt(t, filepath.Join(fs, "root"))
 	s.busybox()
 	s.ok("tag", "busybox", "spare")

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -112,11 +113,50 @@ func pwrite(fd int, b []byte, off int64) error {
 // A fragment is a run of data in a sparse file.
 type fragment struct{ off, len int64 }
 
-// scan returns the data fragments of a regular file with holes, found with
-// SEEK_DATA and SEEK_HOLE, followed by the empty fragment at its size that
-// GNU tar writes (and needs, to extend a file that ends with a hole). It
-// returns nil for a file without holes, or with too many to map (such a
-// file is written whole).
+// DataRuns calls fn with the offset and length of each run of data of the
+// regular file fd, size bytes long, in order, found with SEEK_DATA and
+// SEEK_HOLE: the holes between them read as zeros and take no block. A
+// file without holes is one run. It stops at fn's first error and returns
+// it.
+func DataRuns(fd int, size int64, fn func(off, n int64) error) error {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return err
+	}
+	if st.Blocks*512 >= size {
+		if size == 0 {
+			return nil
+		}
+		return fn(0, size) // every byte has a block: no holes
+	}
+	for off := int64(0); off < size; {
+		data, err := unix.Seek(fd, off, unix.SEEK_DATA)
+		if err == unix.ENXIO || err == nil && data >= size {
+			return nil // only a hole from off on
+		}
+		if err != nil {
+			return err
+		}
+		hole, err := unix.Seek(fd, data, unix.SEEK_HOLE)
+		if err != nil {
+			return err
+		}
+		hole = min(hole, size)
+		if err := fn(data, hole-data); err != nil {
+			return err
+		}
+		off = hole
+	}
+	return nil
+}
+
+var errMapTooLong = errors.New("sparse map too long")
+
+// scan returns the data fragments of a regular file with holes
+// (DataRuns), followed by the empty fragment at its size that GNU tar
+// writes (and needs, to extend a file that ends with a hole). It returns
+// nil for a file without holes, or with too many to map (such a file is
+// written whole).
 func (t *TarWriter) scan(fd int, st *unix.Stat_t) []fragment {
 	size := st.Size
 	if st.Blocks*512 >= size {
@@ -124,28 +164,16 @@ func (t *TarWriter) scan(fd int, st *unix.Stat_t) []fragment {
 	}
 	frags := t.frags[:0]
 	mapLen := 0
-	for off := int64(0); off < size; {
-		data, err := unix.Seek(fd, off, unix.SEEK_DATA)
-		if err == unix.ENXIO || err == nil && data >= size {
-			break // only a hole from off on
-		}
-		if err != nil {
-			return nil
-		}
-		hole, err := unix.Seek(fd, data, unix.SEEK_HOLE)
-		if err != nil {
-			return nil
-		}
-		hole = min(hole, size)
-		frags = append(frags, fragment{data, hole - data})
+	err := DataRuns(fd, size, func(off, n int64) error {
+		frags = append(frags, fragment{off, n})
 		// The count and the last, empty fragment take at most 64 bytes.
-		if mapLen += decimalLen(data) + decimalLen(hole-data) + 2; mapLen > maxSparseMap-64 {
-			return nil
+		if mapLen += decimalLen(off) + decimalLen(n) + 2; mapLen > maxSparseMap-64 {
+			return errMapTooLong
 		}
-		off = hole
-	}
+		return nil
+	})
 	t.frags = frags
-	if len(frags) == 1 && frags[0] == (fragment{0, size}) {
+	if err != nil || len(frags) == 1 && frags[0] == (fragment{0, size}) {
 		return nil
 	}
 	return append(frags, fragment{size, 0})
