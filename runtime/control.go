@@ -36,8 +36,27 @@ func (s *Store) Kill(ctx context.Context, ref string, sig syscall.Signal) error 
 		}
 		return err
 	}
-	return nil
+	if sig != syscall.SIGKILL {
+		return nil
+	}
+	// As Docker's: a kill returns once the end is recorded (or, with --rm,
+	// the container is gone), so that what comes next sees the container
+	// exited; bounded, as Docker's ten seconds, for a process the kernel
+	// cannot end (in an uninterruptible sleep).
+	wctx, cancel := context.WithTimeout(ctx, killTimeout)
+	defer cancel()
+	_, err = s.Wait(wctx, c.ID)
+	switch {
+	case err == nil || errors.Is(err, ErrNotFound):
+		return nil
+	case ctx.Err() == nil && wctx.Err() != nil:
+		return fmt.Errorf("container %s: still running %v after SIGKILL", ShortID(c.ID), killTimeout)
+	}
+	return err
 }
+
+// killTimeout is how long Kill waits for a container's end after SIGKILL.
+const killTimeout = 10 * time.Second
 
 // Stop stops container ref as `docker stop` does: its stop signal (SIGTERM
 // unless the image says otherwise), then, if it still runs after timeout,

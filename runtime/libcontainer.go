@@ -86,7 +86,9 @@ func (s *Store) signal(id string, sig syscall.Signal) error {
 		return err
 	}
 	if err := lc.Signal(sig); err != nil {
-		if errors.Is(err, libcontainer.ErrNotRunning) {
+		// Not running, or it ended between libcontainer's look and its
+		// signal (os.ErrProcessDone, from the pidfd).
+		if errors.Is(err, libcontainer.ErrNotRunning) || errors.Is(err, os.ErrProcessDone) {
 			return ErrNotRunning
 		}
 		return err
