@@ -132,14 +132,14 @@ func (s *Store) fetchLayer(ctx context.Context, open func(context.Context, ocisp
 		return err
 	}
 	defer ing.drop() // what was not kept
-	err = ing.write(&fetchReader{r: rc, desc: desc, event: event}, make([]byte, copyBuffer))
-	_ = ing.wait() // the unpack caught up before "Download complete"; keepLayer reports its error
-	if err != nil {
+	if err := ing.write(&fetchReader{r: rc, desc: desc, event: event}, make([]byte, copyBuffer)); err != nil {
 		return err
 	}
 	if ing.digest != desc.Digest || ing.size != desc.Size {
 		return fmt.Errorf("%w: the registry sent %d bytes of digest %s, the manifest says %d bytes of %s", ErrInvalid, ing.size, ing.digest, desc.Size, desc.Digest)
 	}
+	// Its last byte is in, checked: the unpack, which follows the blob
+	// file, may be behind still; keepLayer waits for it.
 	event(LayerEvent{Digest: desc.Digest, Status: "Download complete", Current: ing.size, Total: ing.size})
 	if err := ing.keepLayer(diffID, chain, parent); err != nil {
 		return err

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
@@ -26,6 +27,7 @@ type fakeUnpacker struct {
 	n         int
 	pending   map[string]bool
 	committed map[digest.Digest]digest.Digest // chain ID → diff ID
+	gate      chan struct{}                   // if not nil, an unpack ends once it is closed
 }
 
 func newFakeUnpacker() *fakeUnpacker {
@@ -50,6 +52,13 @@ func (u *fakeUnpacker) Unpack(ctx context.Context, r io.Reader) (string, error) 
 	}
 	if _, err := io.Copy(io.Discard, r); err != nil {
 		return "", err
+	}
+	if u.gate != nil {
+		select {
+		case <-u.gate:
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
 	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -246,6 +255,122 @@ func TestFetchCancelled(t *testing.T) {
 	if len(u.pending) != 0 || len(tmpFiles(t, s)) != 0 {
 		t.Fatalf("left: pending %v, tmp %v", u.pending, tmpFiles(t, s))
 	}
+}
+
+// A layer is "Download complete" once its last byte is in and checked,
+// while its unpack may still be behind: the unpack here waits for that
+// event to end.
+func TestFetchDownloadCompleteBeforeUnpacked(t *testing.T) {
+	s, u := testStore(t)
+	u.gate = make(chan struct{})
+	r, blobs := remote(t)
+	var mu sync.Mutex
+	var opened []digest.Digest
+	r.Open, r.Jobs = serve(r.Manifest, blobs, &opened, &mu), 1
+	var events []string
+	r.Progress = func(e LayerEvent) {
+		mu.Lock()
+		defer mu.Unlock()
+		events = append(events, e.Status)
+		if e.Status == "Download complete" {
+			select {
+			case <-u.gate:
+			default:
+				close(u.gate)
+			}
+		}
+	}
+	// The deadline only ends a Fetch that would wait for ever.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := s.Fetch(ctx, r); err != nil {
+		t.Fatalf("the unpack waited for a Download complete that waited for the unpack: %v (events %v)", err, events)
+	}
+}
+
+// A layer whose bytes are those of the manifest but whose content is not
+// what the config says is refused, named, and nothing of it is kept: no
+// blob, no snapshot, no name.
+func TestFetchRefusesWrongDiffID(t *testing.T) {
+	s, u := testStore(t)
+	r, blobs := remote(t)
+	var c Config
+	json.Unmarshal(r.Config, &c)
+	c.RootFS.DiffIDs[0] = digest.FromString("another layer")
+	r.Config, _ = json.Marshal(c)
+	var man ocispec.Manifest
+	json.Unmarshal(r.Manifest, &man)
+	man.Config.Digest, man.Config.Size = digest.FromBytes(r.Config), int64(len(r.Config))
+	r.Manifest, _ = json.Marshal(man)
+	var mu sync.Mutex
+	var opened []digest.Digest
+	r.Open, r.Jobs = serve(r.Manifest, blobs, &opened, &mu), 1
+	_, err := s.Fetch(context.Background(), r)
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), man.Layers[0].Digest.String()) || !strings.Contains(err.Error(), "diff ID") {
+		t.Fatalf("want ErrInvalid naming layer %s and its diff ID: %v", man.Layers[0].Digest, err)
+	}
+	if s.HasBlob(man.Layers[0].Digest) || len(u.committed) != 0 || len(u.pending) != 0 || len(tmpFiles(t, s)) != 0 {
+		t.Fatalf("kept: blob %v, snapshots %v, pending %v, tmp %v", s.HasBlob(man.Layers[0].Digest), u.committed, u.pending, tmpFiles(t, s))
+	}
+	if imgs, _ := s.List(); len(imgs) != 0 {
+		t.Fatalf("named: %v", imgs)
+	}
+}
+
+// A connection that dies in the middle of a layer (the registry client's
+// resumes used up) fails the pull and leaves the store as it was; the pull
+// run again gets the whole image.
+func TestFetchConnectionDiesMidLayer(t *testing.T) {
+	s, u := testStore(t)
+	r, blobs := remote(t)
+	r.Jobs = 1
+	r.Open = func(ctx context.Context, d ocispec.Descriptor) (io.ReadCloser, error) {
+		i := 0
+		if d.Size == int64(len(blobs[1])) {
+			i = 1
+		}
+		cut := blobs[i][:len(blobs[i])/2]
+		return io.NopCloser(io.MultiReader(bytes.NewReader(cut), readerFunc(func([]byte) (int, error) {
+			return 0, io.ErrUnexpectedEOF
+		}))), nil
+	}
+	_, err := s.Fetch(context.Background(), r)
+	if !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("a layer cut short: %v", err)
+	}
+	if blobsIn(t, s) != 0 || len(u.committed) != 0 || len(u.pending) != 0 || len(tmpFiles(t, s)) != 0 {
+		t.Fatalf("kept: %d blobs, snapshots %v, pending %v, tmp %v", blobsIn(t, s), u.committed, u.pending, tmpFiles(t, s))
+	}
+	if imgs, _ := s.List(); len(imgs) != 0 {
+		t.Fatalf("named: %v", imgs)
+	}
+	var mu sync.Mutex
+	var opened []digest.Digest
+	r.Open, r.Jobs = serve(r.Manifest, blobs, &opened, &mu), 0
+	img, err := s.Fetch(context.Background(), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c Config
+	json.Unmarshal(r.Config, &c)
+	for i, chain := range ChainIDs(c.RootFS.DiffIDs) {
+		if u.committed[chain] != c.RootFS.DiffIDs[i] {
+			t.Fatalf("snapshot of layer %d: %v", i+1, u.committed)
+		}
+	}
+	if got, err := s.Lookup("example.com/x:1"); err != nil || got.ID != img.ID {
+		t.Fatalf("lookup: %v %v", got, err)
+	}
+}
+
+// blobsIn counts the blobs of s.
+func blobsIn(t *testing.T, s *Store) int {
+	t.Helper()
+	ents, err := os.ReadDir(filepath.Join(s.dir, "blobs", "sha256"))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		t.Fatal(err)
+	}
+	return len(ents)
 }
 
 type readerFunc func([]byte) (int, error)

@@ -62,7 +62,11 @@ func DetectCompression(head []byte) Compression {
 // releases the decoder; it does not close r. After Close, r is the
 // caller's alone again.
 func Decompress(r io.Reader) (io.ReadCloser, Compression, error) {
-	br := bufio.NewReaderSize(r, 64<<10)
+	src := &source{r: r}
+	// The decoders take a *bufio.Reader as it is: flate's fast path reads
+	// one (any other io.ByteReader is read a byte at a time, through an
+	// interface, at less than half the speed).
+	br := bufio.NewReaderSize(src, 64<<10)
 	head, err := br.Peek(len(zstdMagic))
 	if err != nil && err != io.EOF {
 		return nil, Uncompressed, err
@@ -72,10 +76,10 @@ func Decompress(r io.Reader) (io.ReadCloser, Compression, error) {
 		return io.NopCloser(br), c, nil
 	}
 
-	d := &decoder{c: c, src: &source{r: br}}
+	d := &decoder{c: c, src: src}
 	switch c {
 	case Gzip:
-		zr, err := gzip.NewReader(d.src)
+		zr, err := gzip.NewReader(br)
 		if err != nil {
 			return nil, c, d.wrap(err)
 		}
@@ -84,7 +88,7 @@ func Decompress(r io.Reader) (io.ReadCloser, Compression, error) {
 		return readAhead(d, 4, 1<<20), c, nil
 	case Zstd:
 		// The zstd decoder runs ahead on goroutines of its own.
-		zr, err := zstd.NewReader(d.src)
+		zr, err := zstd.NewReader(br)
 		if err != nil {
 			return nil, c, err
 		}
@@ -127,10 +131,10 @@ func (d *decoder) wrap(err error) error {
 	return fmt.Errorf("%s stream: %w: %w", d.c, err, ErrInvalid)
 }
 
-// source remembers the last error of the compressed stream. It is an
-// io.ByteReader, so the decoders read it directly, without a buffer of their own.
+// source remembers the last error of the compressed stream, below the
+// buffer the decoders read.
 type source struct {
-	r   *bufio.Reader
+	r   io.Reader
 	err error
 }
 
@@ -140,14 +144,6 @@ func (s *source) Read(p []byte) (int, error) {
 		s.err = err
 	}
 	return n, err
-}
-
-func (s *source) ReadByte() (byte, error) {
-	b, err := s.r.ReadByte()
-	if err != nil {
-		s.err = err
-	}
-	return b, err
 }
 
 // readahead runs a reader on its own goroutine, up to n blocks ahead.
