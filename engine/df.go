@@ -93,6 +93,7 @@ func (e *Engine) DiskUsage(ctx context.Context) (*DiskUsage, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer e.Images.SaveFacts() // best effort: the next list learns them again
 	layerSize := map[digest.Digest]int64{}
 	refs := map[digest.Digest]int{}
 	chainsOf := make([][]digest.Digest, len(imgs))
@@ -100,7 +101,7 @@ func (e *Engine) DiskUsage(ctx context.Context) (*DiskUsage, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		c, err := e.listedConfig(img)
+		c, err := e.Images.Summary(img)
 		if err != nil {
 			return nil, err
 		}
@@ -108,7 +109,7 @@ func (e *Engine) DiskUsage(ctx context.Context) (*DiskUsage, error) {
 		for _, n := range img.Names {
 			u.Names = append(u.Names, image.FamiliarName(n))
 		}
-		chainsOf[i] = image.ChainIDs(c.RootFS.DiffIDs)
+		chainsOf[i] = image.ChainIDs(c.DiffIDs)
 		for _, chain := range chainsOf[i] {
 			if _, ok := layerSize[chain]; !ok {
 				layerSize[chain] = e.snapshotSize(chain)
@@ -137,13 +138,6 @@ func (e *Engine) DiskUsage(ctx context.Context) (*DiskUsage, error) {
 
 	du.BuildCache, err = e.cacheUsage(refs)
 	return du, err
-}
-
-func (e *Engine) snapshotSize(chain digest.Digest) int64 {
-	if info, err := e.Snapshots.Stat(chain); err == nil {
-		return info.Size
-	}
-	return 0
 }
 
 // cacheUsage lists the build cache, oldest entry first; inImages are the

@@ -75,7 +75,7 @@ func (e *Engine) ImageList(o ImageListOptions) ([]ImageSummary, error) {
 		if err != nil {
 			return nil, NoSuchImage(ref)
 		}
-		c, err := e.listedConfig(img)
+		c, err := e.Images.Summary(img)
 		if err != nil {
 			return nil, err
 		}
@@ -93,18 +93,19 @@ func (e *Engine) ImageList(o ImageListOptions) ([]ImageSummary, error) {
 		}
 	}
 	var out []ImageSummary
+	defer e.Images.SaveFacts() // best effort: the next list learns them again
 	for _, img := range imgs {
-		c, err := e.listedConfig(img)
+		c, err := e.Images.Summary(img)
 		if err != nil {
 			return nil, err
 		}
 		if before != nil && !created(c.Created).Before(*before) || since != nil && !created(c.Created).After(*since) {
 			continue
 		}
-		if f.Contains("label") && !f.matchKV("label", c.Config.Labels) {
+		if f.Contains("label") && !f.matchKV("label", c.Labels) {
 			continue
 		}
-		row := ImageSummary{ID: img.ID, Created: c.Created, Size: e.ImageSize(c.RootFS.DiffIDs), Labels: c.Config.Labels}
+		row := ImageSummary{ID: img.ID, Created: c.Created, Size: e.ImageSize(c.DiffIDs), Labels: c.Labels}
 		var rows []ImageSummary
 		tagged := false
 		for _, name := range img.Names {
@@ -184,11 +185,26 @@ func (e *Engine) ImageSize(diffIDs []digest.Digest) int64 {
 func (e *Engine) LayerSizes(diffIDs []digest.Digest) []int64 {
 	out := make([]int64, len(diffIDs))
 	for i, chain := range image.ChainIDs(diffIDs) {
-		if info, err := e.Snapshots.Stat(chain); err == nil {
-			out[i] = info.Size
-		}
+		out[i] = e.snapshotSize(chain)
 	}
 	return out
+}
+
+// snapshotSize is the unpacked size of layer chain, 0 if it is not
+// unpacked; the image store remembers it (the size of a chain's snapshot
+// is that of its content, which the chain ID names).
+func (e *Engine) snapshotSize(chain digest.Digest) int64 {
+	if !e.Snapshots.Exists(chain) {
+		return 0
+	}
+	n, err := e.Images.LayerSize(chain, func() (int64, error) {
+		info, err := e.Snapshots.Stat(chain)
+		return info.Size, err
+	})
+	if err != nil {
+		return 0
+	}
+	return n
 }
 
 // HistoryEntry is one step of an image's history, as `docker history`
@@ -378,13 +394,3 @@ func (e *Engine) SaveItems(refs []string) ([]image.SaveItem, error) {
 	return items, nil
 }
 
-// listedConfig is img's config for the lists of images (images, df,
-// prune), where a broken image (marked by `system check --repair`) stays
-// listed with an empty one, so that it can be seen and removed.
-func (e *Engine) listedConfig(img image.Image) (image.Config, error) {
-	if img.Broken != "" {
-		return image.Config{}, nil
-	}
-	c, _, err := e.Images.Config(img)
-	return c, err
-}

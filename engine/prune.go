@@ -76,6 +76,7 @@ func (e *Engine) PruneImages(ctx context.Context, o PruneOptions) (ImagePruneRep
 	if err != nil {
 		return rep, err
 	}
+	defer e.Images.SaveFacts() // best effort: the next list learns them again
 	inUse := func(img image.Image) string { return e.Containers.UsingImage(img.ID) }
 	// An image without a name is removed by its ID. Two manifests may share
 	// a config (an image pushed, then pulled back under another name): an
@@ -96,14 +97,14 @@ func (e *Engine) PruneImages(ctx context.Context, o PruneOptions) (ImagePruneRep
 		if err := ctx.Err(); err != nil {
 			return rep, err
 		}
-		c, err := e.listedConfig(img)
+		c, err := e.Images.Summary(img)
 		if err != nil {
 			return rep, err
 		}
 		if !until.IsZero() && c.Created != nil && c.Created.After(until) {
 			continue
 		}
-		if !f.matchLabels(c.Config.Labels) {
+		if !f.matchLabels(c.Labels) {
 			continue
 		}
 		refs := img.Names
@@ -126,7 +127,7 @@ func (e *Engine) PruneImages(ctx context.Context, o PruneOptions) (ImagePruneRep
 			}
 			if res.Deleted != "" {
 				d.items = append(d.items, ImageDeleteItem{Deleted: res.Deleted.String()})
-				d.chains = image.ChainIDs(c.RootFS.DiffIDs)
+				d.chains = image.ChainIDs(c.DiffIDs)
 				slices.Reverse(d.chains)
 			}
 		}

@@ -302,6 +302,7 @@ func (e *Engine) ContainerSummaries(ctx context.Context, o ListOptions) ([]Conta
 			return nil, err
 		}
 	}
+	catalog := image.NewCatalog(imgs)
 	before := p.before
 	var out []ContainerSummary
 	for _, c := range list {
@@ -328,7 +329,7 @@ func (e *Engine) ContainerSummaries(ctx context.Context, o ListOptions) ([]Conta
 			continue
 		}
 		bindings, _ := e.PortBindings(c)
-		s := ContainerSummary{Container: c, Status: Status(c, time.Now()), Bindings: bindings, Ports: portsColumn(c, bindings), Networks: nets, Image: imageColumn(imgs, c)}
+		s := ContainerSummary{Container: c, Status: Status(c, time.Now()), Bindings: bindings, Ports: portsColumn(c, bindings), Networks: nets, Image: imageColumn(catalog, c)}
 		if o.Size {
 			s.SizeRw, s.SizeRootFs = e.ContainerSize(c)
 		}
@@ -339,12 +340,12 @@ func (e *Engine) ContainerSummaries(ctx context.Context, o ListOptions) ([]Conta
 
 // imageColumn is the image `docker ps` shows for c: the name it was made
 // from while that name still names its image, else the image's ID.
-func imageColumn(imgs []image.Image, c *runtime.Container) string {
+func imageColumn(imgs *image.Catalog, c *runtime.Container) string {
 	name := c.Config.Image
 	if name == "" || name == c.ImageID.String() {
 		return c.ImageID.String()
 	}
-	img, err := image.LookupIn(imgs, name)
+	img, err := imgs.Lookup(name)
 	if err != nil || img.ID != c.ImageID {
 		return c.ImageID.String()
 	}

@@ -106,6 +106,7 @@ func (s *Store) List() ([]Image, error) {
 	for {
 		imgs, err := (&names{idx: idx}).images(s)
 		if !errors.Is(err, fs.ErrNotExist) {
+			s.SaveFacts() // best effort: the next list learns them again
 			return imgs, err
 		}
 		again, rerr := s.readIndex()
@@ -380,4 +381,58 @@ func repositories(names []string) int {
 		}
 	}
 	return len(repos)
+}
+
+// Catalog finds the images of a list by name, as LookupIn does, without
+// parsing a reference that is one of their names as stored (normalized) or
+// in its familiar form (with or without ":latest"): those it knows by heart.
+type Catalog struct {
+	imgs   []Image
+	byName map[string]int
+}
+
+// NewCatalog indexes imgs, a list the caller has read.
+func NewCatalog(imgs []Image) *Catalog {
+	c := &Catalog{imgs: imgs, byName: map[string]int{}}
+	for i, img := range imgs {
+		for _, name := range img.Names {
+			if strings.Contains(name, "@") {
+				continue // by digest: LookupIn also matches the manifest's and the config's
+			}
+			for _, form := range familiarForms(name) {
+				if _, taken := c.byName[form]; !taken {
+					c.byName[form] = i
+				}
+			}
+		}
+	}
+	return c
+}
+
+// Lookup finds the image ref names, as LookupIn(imgs, ref) would.
+func (c *Catalog) Lookup(ref string) (Image, error) {
+	if i, ok := c.byName[ref]; ok {
+		return c.imgs[i], nil
+	}
+	return LookupIn(c.imgs, ref)
+}
+
+// familiarForms are the strings a user may type that normalize to name, a
+// normalized tagged name: name itself and the familiar form Docker prints
+// (reference.FamiliarString: docker.io/ dropped, and library/ before a
+// one-component path), each also without its tag when that is "latest".
+func familiarForms(name string) []string {
+	forms := []string{name}
+	if rest, ok := strings.CutPrefix(name, "docker.io/"); ok {
+		if official, ok := strings.CutPrefix(rest, "library/"); ok && !strings.Contains(official, "/") {
+			rest = official
+		}
+		forms = append(forms, rest)
+	}
+	for _, f := range forms {
+		if untagged, ok := strings.CutSuffix(f, ":latest"); ok && !strings.Contains(untagged[strings.LastIndex(untagged, "/")+1:], ":") {
+			forms = append(forms, untagged)
+		}
+	}
+	return forms
 }

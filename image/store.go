@@ -47,6 +47,7 @@ type Store struct {
 	tmp                  string // temporary files, on the same filesystem
 	locks                string
 	unpacker             Unpacker
+	facts                *facts // what lists learnt (see facts.go)
 }
 
 // Open opens the image store under root (creating it if needed); tmp and locks
@@ -56,7 +57,7 @@ func Open(root, tmp, locks string, u Unpacker) (*Store, error) {
 	s := &Store{
 		dir: root, cache: filepath.Join(filepath.Dir(root), "build-cache"),
 		conversions: filepath.Join(filepath.Dir(root), "conversions"), sources: filepath.Join(filepath.Dir(root), "sources"),
-		tmp: tmp, locks: locks, unpacker: u,
+		tmp: tmp, locks: locks, unpacker: u, facts: newFacts(""),
 	}
 	for _, d := range []string{filepath.Join(root, "blobs", "sha256"), tmp, locks} {
 		if err := os.MkdirAll(d, 0o700); err != nil {

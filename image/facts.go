@@ -1,0 +1,204 @@
+package image
+
+// Facts: what the lists of images learn of each image's blobs, kept for
+// the next list.
+//
+// A list of images (images, ps's IMAGE column, a name looked up, rmi's and
+// prune's questions) read and verified every manifest, and `images` every
+// config and every layer's snapshot record besides: with a thousand images,
+// most of its time. What it learns is about content: the config a manifest
+// names, what a list shows of a config (created, labels, diff IDs), the
+// unpacked size of a layer chain. Content never changes under its digest,
+// so such a fact is true for ever, whoever wrote it; the blobs themselves
+// were verified when they came in and when the fact was learnt. A list
+// still stats each blob it takes a fact about (a blob the store lost is
+// still an error) and each snapshot whose size it takes (a layer not
+// unpacked counts nothing). Each kind of fact lives in a file of its own
+// (the run directory's cache/image-manifests, image-configs, layer-sizes), written whole and
+// renamed (atomicfile) without a lock by any process, after a list that
+// learnt something, without those about content the store no longer has. A file that
+// does not decode, of another version, or gone (the run directory does not
+// outlive a reboot) is read as empty.
+
+import (
+	"bytes"
+	"encoding/gob"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/cairn-runtime/cairn/internal/atomicfile"
+	"github.com/opencontainers/go-digest"
+)
+
+// factsVersion is the version of the facts file: another is read as empty.
+const factsVersion = 1
+
+// Summary is what the lists of images show of an image's config.
+type Summary struct {
+	Created *time.Time
+	Labels  map[string]string
+	DiffIDs []digest.Digest
+}
+
+// table is one kind of fact, kept in a file of its own (a list of
+// containers needs only the configs of manifests, not what `images` shows).
+type table[V any] struct {
+	file   string // the file's name, beside the others
+	once   sync.Once
+	mu     sync.Mutex
+	known  map[digest.Digest]V // what the file and this process know
+	learnt bool
+}
+
+// tableFile is the content of a table's file.
+type tableFile[V any] struct {
+	Version int
+	Facts   map[digest.Digest]V
+}
+
+// facts are the store's tables, in the directory dir ("": kept in memory only).
+type facts struct {
+	dir       string
+	manifests table[digest.Digest] // manifest → its config
+	configs   table[Summary]
+	sizes     table[int64] // chain ID → unpacked size
+}
+
+func newFacts(dir string) *facts {
+	return &facts{dir: dir, manifests: table[digest.Digest]{file: "image-manifests"},
+		configs: table[Summary]{file: "image-configs"}, sizes: table[int64]{file: "layer-sizes"}}
+}
+
+// KeepFacts makes the store keep what its lists learn in files of the
+// directory dir (in the run directory), for the lists of later processes
+// (see facts.go).
+func (s *Store) KeepFacts(dir string) { s.facts = newFacts(dir) }
+
+func (t *table[V]) load(dir string) {
+	t.once.Do(func() {
+		t.known = map[digest.Digest]V{}
+		if dir == "" {
+			return
+		}
+		b, err := os.ReadFile(filepath.Join(dir, t.file))
+		if err != nil {
+			return
+		}
+		var tf tableFile[V]
+		if gob.NewDecoder(bytes.NewReader(b)).Decode(&tf) == nil && tf.Version == factsVersion {
+			for k, v := range tf.Facts {
+				t.known[k] = v
+			}
+		}
+	})
+}
+
+func (t *table[V]) get(dir string, key digest.Digest) (V, bool) {
+	t.load(dir)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	v, ok := t.known[key]
+	return v, ok
+}
+
+func (t *table[V]) put(dir string, key digest.Digest, v V) {
+	t.load(dir)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.known[key] = v
+	t.learnt = true
+}
+
+// save writes what the table knows of what is still there (the facts
+// about content the store no longer has are dropped), if it learnt anything.
+func (t *table[V]) save(dir string, there func(digest.Digest) bool) error {
+	if dir == "" {
+		return nil
+	}
+	t.mu.Lock()
+	if !t.learnt {
+		t.mu.Unlock()
+		return nil
+	}
+	kept := make(map[digest.Digest]V, len(t.known))
+	for k, v := range t.known {
+		if there(k) {
+			kept[k] = v
+		}
+	}
+	var buf bytes.Buffer
+	err := gob.NewEncoder(&buf).Encode(tableFile[V]{Version: factsVersion, Facts: kept})
+	t.learnt = false
+	t.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	return atomicfile.Replace(filepath.Join(dir, t.file), buf.Bytes(), 0o600)
+}
+
+// SaveFacts writes the facts of each kind of which the lists of this
+// process learnt any, but those about blobs or snapshots that are gone.
+func (s *Store) SaveFacts() error {
+	f := s.facts
+	unpacked := func(chain digest.Digest) bool { return s.unpacker != nil && s.unpacker.Exists(chain) }
+	return errors.Join(f.manifests.save(f.dir, s.HasBlob), f.configs.save(f.dir, s.HasBlob), f.sizes.save(f.dir, unpacked))
+}
+
+// configOf returns the digest of the config manifest d names.
+func (s *Store) configOf(d digest.Digest) (digest.Digest, error) {
+	if c, ok := s.facts.manifests.get(s.facts.dir, d); ok {
+		if _, err := os.Stat(s.BlobPath(d)); err != nil {
+			return "", fmt.Errorf("blob %s: %w", d, err)
+		}
+		return c, nil
+	}
+	m, err := s.Manifest(d)
+	if err != nil {
+		return "", err
+	}
+	s.facts.manifests.put(s.facts.dir, d, m.Config.Digest)
+	return m.Config.Digest, nil
+}
+
+// Summary returns what the lists of images show of img's config; a broken
+// image's is empty.
+func (s *Store) Summary(img Image) (Summary, error) {
+	if img.Broken != "" {
+		return Summary{}, nil
+	}
+	if sum, ok := s.facts.configs.get(s.facts.dir, img.ID); ok {
+		if _, err := os.Stat(s.BlobPath(img.ID)); err != nil {
+			return Summary{}, fmt.Errorf("blob %s: %w", img.ID, err)
+		}
+		return sum, nil
+	}
+	c, _, err := s.Config(img)
+	if err != nil {
+		return Summary{}, err
+	}
+	sum := Summary{Created: c.Created, Labels: c.Config.Labels, DiffIDs: c.RootFS.DiffIDs}
+	s.facts.configs.put(s.facts.dir, img.ID, sum)
+	return sum, nil
+}
+
+// LayerSize returns the unpacked size of layer chain, from what measure
+// said of it before, or from measure (which reads the snapshot); the
+// caller has checked that the snapshot exists.
+func (s *Store) LayerSize(chain digest.Digest, measure func() (int64, error)) (int64, error) {
+	if n, ok := s.facts.sizes.get(s.facts.dir, chain); ok {
+		return n, nil
+	}
+	n, err := measure()
+	if err != nil {
+		return 0, err
+	}
+	s.facts.sizes.put(s.facts.dir, chain, n)
+	return n, nil
+}
