@@ -393,4 +393,3 @@ func (e *Engine) SaveItems(refs []string) ([]image.SaveItem, error) {
 	}
 	return items, nil
 }
-
