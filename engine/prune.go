@@ -93,14 +93,15 @@ func (e *Engine) PruneImages(ctx context.Context, o PruneOptions) (ImagePruneRep
 		chains []digest.Digest // top first, when the image went
 	}
 	var done []deletion
-	for _, img := range imgs {
+	sums, err := e.Images.Summaries(imgs)
+	if err != nil {
+		return rep, err
+	}
+	for i, img := range imgs {
 		if err := ctx.Err(); err != nil {
 			return rep, err
 		}
-		c, err := e.Images.Summary(img)
-		if err != nil {
-			return rep, err
-		}
+		c := sums[i]
 		if !until.IsZero() && c.Created != nil && c.Created.After(until) {
 			continue
 		}

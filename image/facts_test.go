@@ -8,7 +8,10 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
+
+	"github.com/distribution/reference"
 )
 
 // importN imports n one-file images, named as names says (each name of
@@ -85,6 +88,9 @@ func TestFactsAreTheBlobsFacts(t *testing.T) {
 	}
 	os.Rename(s.BlobPath(imgs[1].Manifest.Digest)+".aside", s.BlobPath(imgs[1].Manifest.Digest))
 	os.Rename(s.BlobPath(imgs[2].ID), s.BlobPath(imgs[2].ID)+".aside")
+	if _, err := again.List(); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := again.Summary(imgs[2]); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("summary with a config lost: %v", err)
 	}
@@ -123,5 +129,28 @@ func TestCatalogLookupIsLookupIn(t *testing.T) {
 		if !reflect.DeepEqual(got, want) || (werr == nil) != (gerr == nil) {
 			t.Errorf("%q: catalog %v %v, LookupIn %v %v", ref, got.Names, gerr, want.Names, werr)
 		}
+	}
+}
+
+// SplitName gives what the parse gives, or nothing.
+func TestSplitNameIsTheParse(t *testing.T) {
+	for _, full := range []string{"docker.io/library/busybox:latest", "docker.io/team/app:1", "docker.io/library/a/b:2",
+		"docker.io/big/img424:1", "localhost:5000/x:latest", "reg.example/y:3", "docker.io/library/busybox@sha256:" + strings.Repeat("a", 64),
+		"docker.io/library/x", "docker.io/a.b/c:1", "docker.io/A/b:1", "docker.io/a/b:T_1.x-y"} {
+		repo, tag, ok := SplitName(full)
+		if !ok {
+			continue
+		}
+		n, err := reference.ParseNormalizedNamed(full)
+		if err != nil {
+			t.Fatalf("%q splits, but does not parse: %v", full, err)
+		}
+		nt, tagged := n.(reference.Tagged)
+		if !tagged || reference.FamiliarName(n) != repo || nt.Tag() != tag {
+			t.Errorf("%q: split %q %q, parse %q %v", full, repo, tag, reference.FamiliarName(n), n)
+		}
+	}
+	if _, _, ok := SplitName("docker.io/library/busybox:latest"); !ok {
+		t.Error("the name of busybox does not split")
 	}
 }

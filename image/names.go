@@ -98,6 +98,11 @@ func (n *names) removeAll(d digest.Digest) {
 
 // images lists the images as the index being edited has them.
 func (n *names) images(s *Store) ([]Image, error) {
+	have, err := s.blobs()
+	if err != nil {
+		return nil, err
+	}
+	s.facts.listedBlobs.Store(&have)
 	var out []Image
 	pos := map[digest.Digest]int{}
 	for _, d := range n.idx.Manifests {
@@ -114,7 +119,7 @@ func (n *names) images(s *Store) ([]Image, error) {
 				m, err = s.Manifest(d.Digest)
 				config = m.Config.Digest
 			} else {
-				config, err = s.configOf(d.Digest)
+				config, err = s.configOf(d.Digest, have)
 			}
 			switch {
 			case broken && err != nil:

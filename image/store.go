@@ -219,6 +219,12 @@ func (s *Store) readIndex() (ocispec.Index, error) {
 	} else if err != nil {
 		return idx, err
 	}
+	return parseIndex(p, b)
+}
+
+// parseIndex parses b, the content of the index at p.
+func parseIndex(p string, b []byte) (ocispec.Index, error) {
+	var idx ocispec.Index
 	if err := json.Unmarshal(b, &idx); err != nil {
 		return idx, fmt.Errorf("%w: %s: %w: `cairn system check --repair` lists the images it finds again", ErrInvalid, p, err)
 	}
