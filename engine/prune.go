@@ -97,6 +97,13 @@ func (e *Engine) PruneImages(ctx context.Context, o PruneOptions) (ImagePruneRep
 	if err != nil {
 		return rep, err
 	}
+	// An image a container uses is not asked to go by its last name: Remove
+	// would refuse (each refusal a read of the index and of every record).
+	// One made from meanwhile is Remove's to refuse.
+	used, err := e.Containers.ImagesInUse()
+	if err != nil {
+		return rep, err
+	}
 	for i, img := range imgs {
 		if err := ctx.Err(); err != nil {
 			return rep, err
@@ -114,6 +121,9 @@ func (e *Engine) PruneImages(ctx context.Context, o PruneOptions) (ImagePruneRep
 		} else if len(refs) == 0 {
 			refs = []string{img.ID.String()}
 		} else if danglingOnly && slices.ContainsFunc(refs, isTagged) {
+			continue
+		}
+		if len(refs) == 1 && used[img.ID] {
 			continue
 		}
 		var d deletion
@@ -151,6 +161,9 @@ func (e *Engine) PruneImages(ctx context.Context, o PruneOptions) (ImagePruneRep
 }
 
 func isTagged(name string) bool {
+	if _, _, ok := image.SplitName(name); ok {
+		return true
+	}
 	n, err := reference.ParseNormalizedNamed(name)
 	if err != nil {
 		return false

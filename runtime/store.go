@@ -330,6 +330,19 @@ func (s *Store) KeepSnapshots(keep map[digest.Digest]bool) error {
 	return nil
 }
 
+// ImagesInUse returns the IDs of the images containers are made from.
+func (s *Store) ImagesInUse() (map[digest.Digest]bool, error) {
+	heads, err := s.heads()
+	if err != nil {
+		return nil, err
+	}
+	out := map[digest.Digest]bool{}
+	for _, c := range heads {
+		out[c.Image] = true
+	}
+	return out, nil
+}
+
 // UsingImage returns the short ID of a container made from image id, or "".
 func (s *Store) UsingImage(id digest.Digest) string {
 	heads, _ := s.heads()
