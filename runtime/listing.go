@@ -32,6 +32,7 @@ package runtime
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/gob"
 	"encoding/json"
 	"errors"
@@ -40,6 +41,8 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	goruntime "runtime"
+	"sync"
 	"time"
 
 	"github.com/cairn-runtime/cairn/internal/atomicfile"
@@ -48,7 +51,7 @@ import (
 )
 
 // cacheVersion is the version of the cache's files: another is read as empty.
-const cacheVersion = 1
+const cacheVersion = 2
 
 // timestampSlack bounds how far a file's modification time may lag the
 // clock read before it was made (the kernel's coarse clock: a tick).
@@ -183,17 +186,16 @@ func scan[E any](s *Store, c cached[E], path string) ([]*E, error) {
 
 // load reads the cache file at path; an unreadable one is empty.
 func load[E any](c cached[E], path string) map[string]*E {
-	f, err := os.Open(path)
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil
 	}
-	defer f.Close()
-	var cf cacheFile[E]
-	if err := gob.NewDecoder(f).Decode(&cf); err != nil || cf.Version != cacheVersion {
+	entries, err := decodeCache[E](b)
+	if err != nil {
 		return nil
 	}
-	out := make(map[string]*E, len(cf.Entries))
-	for _, e := range cf.Entries {
+	out := make(map[string]*E, len(entries))
+	for _, e := range entries {
 		if e != nil && c.loaded(e) {
 			out[c.id(e)] = e
 		}
@@ -208,12 +210,12 @@ func save[E any](c cached[E], path string, entries []*E) error {
 	if err != nil {
 		return err
 	}
-	var back cacheFile[E]
-	if err := gob.NewDecoder(bytes.NewReader(b)).Decode(&back); err != nil || len(back.Entries) != len(entries) {
+	back, err := decodeCache[E](b)
+	if err != nil || len(back) != len(entries) {
 		return fmt.Errorf("the listing cache does not read back: %v", err)
 	}
 	kept := entries[:0:0]
-	for i, e := range back.Entries {
+	for i, e := range back {
 		if e != nil && c.loaded(e) && reflect.DeepEqual(e, entries[i]) {
 			kept = append(kept, entries[i])
 		}
@@ -230,10 +232,64 @@ func save[E any](c cached[E], path string, entries []*E) error {
 	return atomicfile.Replace(path, b, 0o600)
 }
 
+// A cache file is a run of chunks, each the 4-byte big-endian length of a
+// gob stream of a cacheFile of up to chunkEntries entries, then that
+// stream: the chunks decode at once, on as many threads as Go runs.
+const chunkEntries = 256
+
 func encodeCache[E any](entries []*E) ([]byte, error) {
 	var buf bytes.Buffer
-	err := gob.NewEncoder(&buf).Encode(cacheFile[E]{Version: cacheVersion, Entries: entries})
-	return buf.Bytes(), err
+	for start := 0; start == 0 || start < len(entries); start += chunkEntries {
+		var chunk bytes.Buffer
+		part := entries[start:min(start+chunkEntries, len(entries))]
+		if err := gob.NewEncoder(&chunk).Encode(cacheFile[E]{Version: cacheVersion, Entries: part}); err != nil {
+			return nil, err
+		}
+		buf.Write(binary.BigEndian.AppendUint32(nil, uint32(chunk.Len())))
+		buf.Write(chunk.Bytes())
+	}
+	return buf.Bytes(), nil
+}
+
+func decodeCache[E any](b []byte) ([]*E, error) {
+	var chunks [][]byte
+	for len(b) > 0 {
+		if len(b) < 4 || uint64(len(b)-4) < uint64(binary.BigEndian.Uint32(b)) {
+			return nil, errors.New("a chunk cut short")
+		}
+		n := binary.BigEndian.Uint32(b)
+		chunks, b = append(chunks, b[4:4+n]), b[4+n:]
+	}
+	parts := make([][]*E, len(chunks))
+	errs := make([]error, len(chunks))
+	var wg sync.WaitGroup
+	work := make(chan int, len(chunks))
+	for i := range chunks {
+		work <- i
+	}
+	close(work)
+	for w := 0; w < min(len(chunks), goruntime.GOMAXPROCS(0)); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				var cf cacheFile[E]
+				if errs[i] = gob.NewDecoder(bytes.NewReader(chunks[i])).Decode(&cf); errs[i] == nil && cf.Version != cacheVersion {
+					errs[i] = fmt.Errorf("version %d", cf.Version)
+				}
+				parts[i] = cf.Entries
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	var out []*E
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out, nil
 }
 
 // sweepTemporaries removes the temporary files a writer of path killed
