@@ -15,17 +15,15 @@ package runtime
 // when its file is the one the entry came from; it reads the others, and
 // writes the cache again when what it read differs from it.
 //
-// Why an entry is never stale: a record is never written in place: every
-// write makes a new file and renames it over container.json (Create's
-// staged directory, atomicfile.Replace), so the content of a file, once it
-// is a record, never changes, and the entry is read through the file it
-// was stat'ed through. Another file with the same identity would need the
-// inode number of the one the entry came from (free again only after that
-// one was replaced and closed, i.e. after the entry was read) and the same
-// modification time: an entry is kept only for a file modified longer ago
-// than timestampSlack before it was read (as git treats a "racily clean"
-// index entry), so that no file made after the read can have its
-// modification time. Each file is written whole and renamed (atomicfile),
+// Why an entry is never stale: the entry was read through the file it was
+// stat'ed through (fstat of the open file), and it is kept only for a file
+// last modified and changed longer ago than timestampSlack before it was
+// read, as git treats a "racily clean" index entry. Any write after that
+// read — a new file renamed over container.json, as every writer does
+// (Create's staged directory, atomicfile.Replace), or even one in place —
+// leaves a file there whose modification time is after the read, less the
+// granularity of the kernel's clock (a tick, far below the slack): never
+// the entry's. Each cache file is written whole and renamed (atomicfile),
 // by any process, without a lock: every version of it holds only true
 // entries. A cache that does not decode, of another version, or gone (a
 // reboot empties the run directory) is read as empty.
