@@ -185,10 +185,13 @@ func (e *Engine) sweep(ctx context.Context) (map[digest.Digest]int64, error) {
 		if err := e.Containers.KeepSnapshots(chains); err != nil {
 			return err
 		}
-		sizes := map[digest.Digest]int64{}
+		sizes := map[digest.Digest]int64{} // of those that go
 		if all, err := e.Snapshots.List(); err == nil {
 			for _, id := range all {
-				if info, err := e.Snapshots.Stat(id); err == nil && !chains[id] {
+				if chains[id] {
+					continue
+				}
+				if info, err := e.Snapshots.Stat(id); err == nil {
 					sizes[id] = info.Size
 				}
 			}

@@ -23,6 +23,7 @@ package image
 import (
 	"bytes"
 	"encoding/gob"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -39,7 +40,13 @@ import (
 )
 
 // factsVersion is the version of the facts file: another is read as empty.
-const factsVersion = 1
+const factsVersion = 2
+
+// manifestFact is what a manifest names: its config and layers.
+type manifestFact struct {
+	Config digest.Digest
+	Layers []digest.Digest
+}
 
 // Summary is what the lists of images show of an image's config.
 type Summary struct {
@@ -67,7 +74,7 @@ type tableFile[V any] struct {
 // facts are the store's tables, in the directory dir ("": kept in memory only).
 type facts struct {
 	dir       string
-	manifests table[digest.Digest] // manifest → its config
+	manifests table[manifestFact]
 	configs   table[Summary]
 	sizes     table[int64]         // chain ID → unpacked size
 	indexes   table[ocispec.Index] // the digest of index.json → what it says
@@ -79,7 +86,7 @@ type facts struct {
 }
 
 func newFacts(dir string) *facts {
-	return &facts{dir: dir, manifests: table[digest.Digest]{file: "image-manifests"},
+	return &facts{dir: dir, manifests: table[manifestFact]{file: "image-manifests"},
 		configs: table[Summary]{file: "image-configs"}, sizes: table[int64]{file: "layer-sizes"},
 		indexes: table[ocispec.Index]{file: "image-index"}}
 }
@@ -155,13 +162,35 @@ func (t *table[V]) save(dir string, there func(digest.Digest) bool) error {
 }
 
 // SaveFacts writes the facts of each kind of which the lists of this
-// process learnt any, but those about blobs or snapshots that are gone.
+// process learnt any, but those about blobs the last list did not find
+// (or, without a list, that are not there), the sizes of layers of no
+// config kept, and what an index other than the last one read says.
 func (s *Store) SaveFacts() error {
 	f := s.facts
-	unpacked := func(chain digest.Digest) bool { return s.unpacker != nil && s.unpacker.Exists(chain) }
+	there := s.HasBlob
+	if have := f.listedBlobs.Load(); have != nil {
+		there = func(d digest.Digest) bool { return have.has(s, d) == nil }
+	}
+	// The sizes kept are those of the layers of the configs kept.
+	layered := map[digest.Digest]bool{}
+	f.sizes.mu.Lock()
+	sized := f.sizes.learnt
+	f.sizes.mu.Unlock()
+	if sized {
+		f.configs.load(f.dir)
+		f.configs.mu.Lock()
+		for id, sum := range f.configs.known {
+			if there(id) {
+				for _, chain := range ChainIDs(sum.DiffIDs) {
+					layered[chain] = true
+				}
+			}
+		}
+		f.configs.mu.Unlock()
+	}
 	current := func(d digest.Digest) bool { return d == f.lastIndex.Load() }
-	return errors.Join(f.manifests.save(f.dir, s.HasBlob), f.configs.save(f.dir, s.HasBlob), f.sizes.save(f.dir, unpacked),
-		f.indexes.save(f.dir, current))
+	return errors.Join(f.manifests.save(f.dir, there), f.configs.save(f.dir, there),
+		f.sizes.save(f.dir, func(chain digest.Digest) bool { return layered[chain] }), f.indexes.save(f.dir, current))
 }
 
 // listedIndex is readIndex for a list: index.json read and hashed, and
@@ -183,13 +212,29 @@ func (s *Store) listedIndex() (ocispec.Index, error) {
 	if err != nil {
 		return idx, err
 	}
-	// Kept only if it reads back as it is (gob keeps no empty map apart from none).
+	s.rememberIndex(b, idx)
+	return idx, nil
+}
+
+// rememberIndex keeps idx as what index.json says when its content is b,
+// if idx, as the facts give it back (gob keeps no empty map apart from
+// none), is what b parses to or what writes b. The writer of an index
+// (writeIndex) remembers it too, so that the list after a change reads no
+// JSON.
+func (s *Store) rememberIndex(b []byte, idx ocispec.Index) {
 	var buf bytes.Buffer
 	var back ocispec.Index
-	if gob.NewEncoder(&buf).Encode(idx) == nil && gob.NewDecoder(&buf).Decode(&back) == nil && reflect.DeepEqual(back, idx) {
-		s.facts.indexes.put(s.facts.dir, d, idx)
+	if gob.NewEncoder(&buf).Encode(idx) != nil || gob.NewDecoder(&buf).Decode(&back) != nil {
+		return
 	}
-	return idx, nil
+	if !reflect.DeepEqual(back, idx) {
+		if again, err := json.Marshal(back); err != nil || !bytes.Equal(again, b) {
+			return
+		}
+	}
+	d := digest.FromBytes(b)
+	s.facts.lastIndex.Store(d)
+	s.facts.indexes.put(s.facts.dir, d, back)
 }
 
 // blobs are the blobs the store has: the names of blobs/sha256, read at
@@ -224,18 +269,28 @@ func (b blobs) has(s *Store, d digest.Digest) error {
 // configOf returns the digest of the config manifest d names; have are the
 // blobs the store has.
 func (s *Store) configOf(d digest.Digest, have blobs) (digest.Digest, error) {
-	if c, ok := s.facts.manifests.get(s.facts.dir, d); ok {
+	m, err := s.manifestOf(d, have)
+	return m.Config, err
+}
+
+// manifestOf returns what manifest d names; have are the blobs the store has.
+func (s *Store) manifestOf(d digest.Digest, have blobs) (manifestFact, error) {
+	if m, ok := s.facts.manifests.get(s.facts.dir, d); ok {
 		if err := have.has(s, d); err != nil {
-			return "", err
+			return manifestFact{}, err
 		}
-		return c, nil
+		return m, nil
 	}
 	m, err := s.Manifest(d)
 	if err != nil {
-		return "", err
+		return manifestFact{}, err
 	}
-	s.facts.manifests.put(s.facts.dir, d, m.Config.Digest)
-	return m.Config.Digest, nil
+	fact := manifestFact{Config: m.Config.Digest}
+	for _, l := range m.Layers {
+		fact.Layers = append(fact.Layers, l.Digest)
+	}
+	s.facts.manifests.put(s.facts.dir, d, fact)
+	return fact, nil
 }
 
 // Summaries returns what the lists of images show of the config of each

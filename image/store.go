@@ -252,7 +252,12 @@ func (s *Store) writeIndex(idx ocispec.Index) error {
 	if err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(filepath.Join(s.dir, ocispec.ImageIndexFile), b, 0o644)
+	if err := atomicfile.WriteFile(filepath.Join(s.dir, ocispec.ImageIndexFile), b, 0o644); err != nil {
+		return err
+	}
+	s.rememberIndex(b, idx)
+	s.SaveFacts() // best effort: the next list reads the JSON
+	return nil
 }
 
 // updateIndex runs fn on the index under the index lock and writes the result.

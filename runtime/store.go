@@ -319,6 +319,9 @@ func (s *Store) KeepSnapshots(keep map[digest.Digest]bool) error {
 		return err
 	}
 	for chain := range used {
+		if keep[chain] {
+			continue // kept with an image's layers, and so are its parents (its chain ID names them)
+		}
 		infos, err := s.snaps.Chain(chain)
 		if err != nil {
 			return fmt.Errorf("container snapshot: %w", err)
