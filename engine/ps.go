@@ -283,6 +283,16 @@ func (e *Engine) includes(p *psFilter, c *runtime.Container, nets []string) bool
 // the filters as Docker's daemon applies them, in its order (before and
 // since by their place in the list, the limit before exited and status).
 func (e *Engine) ContainerSummaries(ctx context.Context, o ListOptions) ([]ContainerSummary, error) {
+	// The images (for the IMAGE column) are read meanwhile.
+	type listed struct {
+		imgs []image.Image
+		err  error
+	}
+	images := make(chan listed, 1)
+	go func() {
+		imgs, err := e.Images.List()
+		images <- listed{imgs, err}
+	}()
 	list, err := e.Containers.List(ctx)
 	if err != nil {
 		return nil, err
@@ -297,8 +307,8 @@ func (e *Engine) ContainerSummaries(ctx context.Context, o ListOptions) ([]Conta
 	}
 	all := o.All || p.all
 	var imgs []image.Image
-	if len(list) > 0 {
-		if imgs, err = e.Images.List(); err != nil {
+	if r := <-images; len(list) > 0 {
+		if imgs, err = r.imgs, r.err; err != nil {
 			return nil, err
 		}
 	}
