@@ -93,25 +93,28 @@ func (e *Engine) DiskUsage(ctx context.Context) (*DiskUsage, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer e.Images.SaveFacts() // best effort: the next list learns them again
 	layerSize := map[digest.Digest]int64{}
 	refs := map[digest.Digest]int{}
 	chainsOf := make([][]digest.Digest, len(imgs))
+	sums, err := e.Images.Summaries(imgs)
+	if err != nil {
+		return nil, err
+	}
+	sz := e.listSizer()
 	for i, img := range imgs {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		c, err := e.listedConfig(img)
-		if err != nil {
-			return nil, err
-		}
+		c := sums[i]
 		u := ImageUsage{ID: img.ID, Created: c.Created, Containers: users[img.ID]}
 		for _, n := range img.Names {
 			u.Names = append(u.Names, image.FamiliarName(n))
 		}
-		chainsOf[i] = image.ChainIDs(c.RootFS.DiffIDs)
+		chainsOf[i] = image.ChainIDs(c.DiffIDs)
 		for _, chain := range chainsOf[i] {
 			if _, ok := layerSize[chain]; !ok {
-				layerSize[chain] = e.snapshotSize(chain)
+				layerSize[chain] = sz.size(chain)
 				du.LayersSize += layerSize[chain]
 			}
 			refs[chain]++
@@ -137,13 +140,6 @@ func (e *Engine) DiskUsage(ctx context.Context) (*DiskUsage, error) {
 
 	du.BuildCache, err = e.cacheUsage(refs)
 	return du, err
-}
-
-func (e *Engine) snapshotSize(chain digest.Digest) int64 {
-	if info, err := e.Snapshots.Stat(chain); err == nil {
-		return info.Size
-	}
-	return 0
 }
 
 // cacheUsage lists the build cache, oldest entry first; inImages are the
@@ -183,7 +179,7 @@ func (e *Engine) cacheUsage(inImages map[digest.Digest]int) ([]CacheUsage, error
 	for _, en := range entries {
 		if en.top != "" && !counted[en.top] {
 			counted[en.top] = true
-			en.Size = e.snapshotSize(en.top)
+			en.Size = sizer{e: e}.size(en.top)
 			en.Shared = inImages[en.top] > 0
 		}
 		out = append(out, en.CacheUsage)

@@ -110,6 +110,7 @@ func Open(o Options) (*Engine, error) {
 	if run == "" {
 		run = runDirIn(base, root)
 	}
+	imgs.KeepFacts(filepath.Join(run, "cache")) // docs/on-disk.md
 	netRun := o.NetworkRun
 	if netRun == "" {
 		netRun = filepath.Join(base, "network")

@@ -75,7 +75,7 @@ func (e *Engine) ImageList(o ImageListOptions) ([]ImageSummary, error) {
 		if err != nil {
 			return nil, NoSuchImage(ref)
 		}
-		c, err := e.listedConfig(img)
+		c, err := e.Images.Summary(img)
 		if err != nil {
 			return nil, err
 		}
@@ -93,21 +93,30 @@ func (e *Engine) ImageList(o ImageListOptions) ([]ImageSummary, error) {
 		}
 	}
 	var out []ImageSummary
-	for _, img := range imgs {
-		c, err := e.listedConfig(img)
-		if err != nil {
-			return nil, err
-		}
+	defer e.Images.SaveFacts() // best effort: the next list learns them again
+	sums, err := e.Images.Summaries(imgs)
+	if err != nil {
+		return nil, err
+	}
+	sz := e.listSizer()
+	for i, img := range imgs {
+		c := sums[i]
 		if before != nil && !created(c.Created).Before(*before) || since != nil && !created(c.Created).After(*since) {
 			continue
 		}
-		if f.Contains("label") && !f.matchKV("label", c.Config.Labels) {
+		if f.Contains("label") && !f.matchKV("label", c.Labels) {
 			continue
 		}
-		row := ImageSummary{ID: img.ID, Created: c.Created, Size: e.ImageSize(c.RootFS.DiffIDs), Labels: c.Config.Labels}
+		row := ImageSummary{ID: img.ID, Created: c.Created, Size: sz.image(c.DiffIDs), Labels: c.Labels}
 		var rows []ImageSummary
 		tagged := false
 		for _, name := range img.Names {
+			if repo, tag, ok := image.SplitName(name); ok && !f.Contains("reference") {
+				r := row
+				r.Repository, r.Tag, r.Digest, tagged = repo, tag, "<none>", true
+				rows = append(rows, r)
+				continue
+			}
 			n, err := reference.ParseNormalizedNamed(name)
 			if err != nil {
 				continue
@@ -171,24 +180,62 @@ func created(t *time.Time) time.Time {
 }
 
 // ImageSize is the unpacked size of a stack of layers.
-func (e *Engine) ImageSize(diffIDs []digest.Digest) int64 {
+func (e *Engine) ImageSize(diffIDs []digest.Digest) int64 { return sizer{e: e}.image(diffIDs) }
+
+// LayerSizes is the unpacked size of each layer of a stack (0 for a layer
+// not unpacked).
+func (e *Engine) LayerSizes(diffIDs []digest.Digest) []int64 { return sizer{e: e}.layers(diffIDs) }
+
+// sizer measures the unpacked size of layers. The image store remembers
+// the size of each (the size of a chain's snapshot is that of its content,
+// which the chain ID names); unpacked, when not nil, are the snapshots the
+// store has, read at once for a whole list (else each is asked).
+type sizer struct {
+	e        *Engine
+	unpacked map[digest.Digest]bool
+}
+
+// listSizer is a sizer for a list of many images.
+func (e *Engine) listSizer() sizer {
+	sz := sizer{e: e}
+	if all, err := e.Snapshots.List(); err == nil {
+		sz.unpacked = make(map[digest.Digest]bool, len(all))
+		for _, chain := range all {
+			sz.unpacked[chain] = true
+		}
+	}
+	return sz
+}
+
+func (sz sizer) image(diffIDs []digest.Digest) int64 {
 	var total int64
-	for _, n := range e.LayerSizes(diffIDs) {
+	for _, n := range sz.layers(diffIDs) {
 		total += n
 	}
 	return total
 }
 
-// LayerSizes is the unpacked size of each layer of a stack (0 for a layer
-// not unpacked).
-func (e *Engine) LayerSizes(diffIDs []digest.Digest) []int64 {
+func (sz sizer) layers(diffIDs []digest.Digest) []int64 {
 	out := make([]int64, len(diffIDs))
 	for i, chain := range image.ChainIDs(diffIDs) {
-		if info, err := e.Snapshots.Stat(chain); err == nil {
-			out[i] = info.Size
-		}
+		out[i] = sz.size(chain)
 	}
 	return out
+}
+
+// size is the unpacked size of layer chain, 0 if it is not unpacked.
+func (sz sizer) size(chain digest.Digest) int64 {
+	if sz.unpacked != nil && !sz.unpacked[chain] || sz.unpacked == nil && !sz.e.Snapshots.Exists(chain) {
+		return 0
+	}
+	n, err := sz.e.Images.LayerSize(chain, func() (int64, error) {
+		info, err := sz.e.Snapshots.Stat(chain)
+		return info.Size, err
+	})
+	if err != nil {
+		return 0
+	}
+	return n
 }
 
 // HistoryEntry is one step of an image's history, as `docker history`
@@ -376,15 +423,4 @@ func (e *Engine) SaveItems(refs []string) ([]image.SaveItem, error) {
 		add(img)
 	}
 	return items, nil
-}
-
-// listedConfig is img's config for the lists of images (images, df,
-// prune), where a broken image (marked by `system check --repair`) stays
-// listed with an empty one, so that it can be seen and removed.
-func (e *Engine) listedConfig(img image.Image) (image.Config, error) {
-	if img.Broken != "" {
-		return image.Config{}, nil
-	}
-	c, _, err := e.Images.Config(img)
-	return c, err
 }

@@ -76,6 +76,7 @@ func (e *Engine) PruneImages(ctx context.Context, o PruneOptions) (ImagePruneRep
 	if err != nil {
 		return rep, err
 	}
+	defer e.Images.SaveFacts() // best effort: the next list learns them again
 	inUse := func(img image.Image) string { return e.Containers.UsingImage(img.ID) }
 	// An image without a name is removed by its ID. Two manifests may share
 	// a config (an image pushed, then pulled back under another name): an
@@ -92,18 +93,26 @@ func (e *Engine) PruneImages(ctx context.Context, o PruneOptions) (ImagePruneRep
 		chains []digest.Digest // top first, when the image went
 	}
 	var done []deletion
-	for _, img := range imgs {
+	sums, err := e.Images.Summaries(imgs)
+	if err != nil {
+		return rep, err
+	}
+	// An image a container uses is not asked to go by its last name: Remove
+	// would refuse (each refusal a read of the index and of every record).
+	// One made from meanwhile is Remove's to refuse.
+	used, err := e.Containers.ImagesInUse()
+	if err != nil {
+		return rep, err
+	}
+	for i, img := range imgs {
 		if err := ctx.Err(); err != nil {
 			return rep, err
 		}
-		c, err := e.listedConfig(img)
-		if err != nil {
-			return rep, err
-		}
+		c := sums[i]
 		if !until.IsZero() && c.Created != nil && c.Created.After(until) {
 			continue
 		}
-		if !f.matchLabels(c.Config.Labels) {
+		if !f.matchLabels(c.Labels) {
 			continue
 		}
 		refs := img.Names
@@ -112,6 +121,9 @@ func (e *Engine) PruneImages(ctx context.Context, o PruneOptions) (ImagePruneRep
 		} else if len(refs) == 0 {
 			refs = []string{img.ID.String()}
 		} else if danglingOnly && slices.ContainsFunc(refs, isTagged) {
+			continue
+		}
+		if len(refs) == 1 && used[img.ID] {
 			continue
 		}
 		var d deletion
@@ -126,7 +138,7 @@ func (e *Engine) PruneImages(ctx context.Context, o PruneOptions) (ImagePruneRep
 			}
 			if res.Deleted != "" {
 				d.items = append(d.items, ImageDeleteItem{Deleted: res.Deleted.String()})
-				d.chains = image.ChainIDs(c.RootFS.DiffIDs)
+				d.chains = image.ChainIDs(c.DiffIDs)
 				slices.Reverse(d.chains)
 			}
 		}
@@ -149,6 +161,9 @@ func (e *Engine) PruneImages(ctx context.Context, o PruneOptions) (ImagePruneRep
 }
 
 func isTagged(name string) bool {
+	if _, _, ok := image.SplitName(name); ok {
+		return true
+	}
 	n, err := reference.ParseNormalizedNamed(name)
 	if err != nil {
 		return false
@@ -170,10 +185,13 @@ func (e *Engine) sweep(ctx context.Context) (map[digest.Digest]int64, error) {
 		if err := e.Containers.KeepSnapshots(chains); err != nil {
 			return err
 		}
-		sizes := map[digest.Digest]int64{}
+		sizes := map[digest.Digest]int64{} // of those that go
 		if all, err := e.Snapshots.List(); err == nil {
 			for _, id := range all {
-				if info, err := e.Snapshots.Stat(id); err == nil && !chains[id] {
+				if chains[id] {
+					continue
+				}
+				if info, err := e.Snapshots.Stat(id); err == nil {
 					sizes[id] = info.Size
 				}
 			}

@@ -283,6 +283,16 @@ func (e *Engine) includes(p *psFilter, c *runtime.Container, nets []string) bool
 // the filters as Docker's daemon applies them, in its order (before and
 // since by their place in the list, the limit before exited and status).
 func (e *Engine) ContainerSummaries(ctx context.Context, o ListOptions) ([]ContainerSummary, error) {
+	// The images (for the IMAGE column) are read meanwhile.
+	type listed struct {
+		imgs []image.Image
+		err  error
+	}
+	images := make(chan listed, 1)
+	go func() {
+		imgs, err := e.Images.List()
+		images <- listed{imgs, err}
+	}()
 	list, err := e.Containers.List(ctx)
 	if err != nil {
 		return nil, err
@@ -297,11 +307,12 @@ func (e *Engine) ContainerSummaries(ctx context.Context, o ListOptions) ([]Conta
 	}
 	all := o.All || p.all
 	var imgs []image.Image
-	if len(list) > 0 {
-		if imgs, err = e.Images.List(); err != nil {
+	if r := <-images; len(list) > 0 {
+		if imgs, err = r.imgs, r.err; err != nil {
 			return nil, err
 		}
 	}
+	catalog := image.NewCatalog(imgs)
 	before := p.before
 	var out []ContainerSummary
 	for _, c := range list {
@@ -328,7 +339,7 @@ func (e *Engine) ContainerSummaries(ctx context.Context, o ListOptions) ([]Conta
 			continue
 		}
 		bindings, _ := e.PortBindings(c)
-		s := ContainerSummary{Container: c, Status: Status(c, time.Now()), Bindings: bindings, Ports: portsColumn(c, bindings), Networks: nets, Image: imageColumn(imgs, c)}
+		s := ContainerSummary{Container: c, Status: Status(c, time.Now()), Bindings: bindings, Ports: portsColumn(c, bindings), Networks: nets, Image: imageColumn(catalog, c)}
 		if o.Size {
 			s.SizeRw, s.SizeRootFs = e.ContainerSize(c)
 		}
@@ -339,12 +350,12 @@ func (e *Engine) ContainerSummaries(ctx context.Context, o ListOptions) ([]Conta
 
 // imageColumn is the image `docker ps` shows for c: the name it was made
 // from while that name still names its image, else the image's ID.
-func imageColumn(imgs []image.Image, c *runtime.Container) string {
+func imageColumn(imgs *image.Catalog, c *runtime.Container) string {
 	name := c.Config.Image
 	if name == "" || name == c.ImageID.String() {
 		return c.ImageID.String()
 	}
-	img, err := image.LookupIn(imgs, name)
+	img, err := imgs.Lookup(name)
 	if err != nil || img.ID != c.ImageID {
 		return c.ImageID.String()
 	}

@@ -99,16 +99,17 @@ func ChainIDs(diffIDs []digest.Digest) []digest.Digest {
 // the index; only when the index it reads again is the same (it names a
 // blob the store has lost) is that an error.
 func (s *Store) List() ([]Image, error) {
-	idx, err := s.readIndex()
+	idx, err := s.listedIndex()
 	if err != nil {
 		return nil, err
 	}
 	for {
 		imgs, err := (&names{idx: idx}).images(s)
 		if !errors.Is(err, fs.ErrNotExist) {
+			s.SaveFacts() // best effort: the next list learns them again
 			return imgs, err
 		}
-		again, rerr := s.readIndex()
+		again, rerr := s.listedIndex()
 		if rerr != nil {
 			return nil, rerr
 		}
@@ -380,4 +381,124 @@ func repositories(names []string) int {
 		}
 	}
 	return len(repos)
+}
+
+// Catalog finds the images of a list by name, as LookupIn does, without
+// parsing a reference that is one of their names as stored (normalized) or
+// in its familiar form (with or without ":latest"): those it knows by heart.
+type Catalog struct {
+	imgs   []Image
+	byName map[string]int
+}
+
+// NewCatalog indexes imgs, a list the caller has read.
+func NewCatalog(imgs []Image) *Catalog {
+	c := &Catalog{imgs: imgs, byName: map[string]int{}}
+	for i, img := range imgs {
+		for _, name := range img.Names {
+			if strings.Contains(name, "@") {
+				continue // by digest: LookupIn also matches the manifest's and the config's
+			}
+			for _, form := range familiarForms(name) {
+				if _, taken := c.byName[form]; !taken {
+					c.byName[form] = i
+				}
+			}
+		}
+	}
+	return c
+}
+
+// Lookup finds the image ref names, as LookupIn(imgs, ref) would.
+func (c *Catalog) Lookup(ref string) (Image, error) {
+	if i, ok := c.byName[ref]; ok {
+		return c.imgs[i], nil
+	}
+	return LookupIn(c.imgs, ref)
+}
+
+// familiarForms are the strings a user may type that normalize to name, a
+// normalized tagged name: name itself and the familiar form Docker prints
+// (reference.FamiliarString: docker.io/ dropped, and library/ before a
+// one-component path), each also without its tag when that is "latest".
+func familiarForms(name string) []string {
+	forms := []string{name}
+	if rest, ok := strings.CutPrefix(name, "docker.io/"); ok {
+		if official, ok := strings.CutPrefix(rest, "library/"); ok && !strings.Contains(official, "/") {
+			rest = official
+		}
+		forms = append(forms, rest)
+	}
+	for _, f := range forms {
+		if untagged, ok := strings.CutSuffix(f, ":latest"); ok && !strings.Contains(untagged[strings.LastIndex(untagged, "/")+1:], ":") {
+			forms = append(forms, untagged)
+		}
+	}
+	return forms
+}
+
+// IsFamiliar reports whether s is, without a doubt, a name in the familiar
+// form with or without a tag, the form Docker prints (reference.FamiliarString
+// of its parse gives it back as it is), told without the parse: path
+// components of lowercase letters and digits joined by one '.', '_' or '-'
+// (a part of the grammar of references), the first no domain (it has no '.'
+// and is not localhost) and not "library" (which the familiar form drops),
+// and a tag of letters, digits, '_', '.' and '-' not starting with '.' or '-'.
+func IsFamiliar(s string) bool {
+	name, tag, tagged := strings.Cut(s, ":")
+	if name == "" || len(name) > 255 || strings.HasPrefix(name, "library/") || strings.HasPrefix(name, "localhost/") || name == "localhost" {
+		return false
+	}
+	if first, _, _ := strings.Cut(name, "/"); strings.Contains(first, ".") {
+		return false
+	}
+	for _, comp := range strings.Split(name, "/") {
+		prev := byte('.')
+		for i := 0; i < len(comp); i++ {
+			c := comp[i]
+			switch {
+			case c >= 'a' && c <= 'z' || c >= '0' && c <= '9':
+			case (c == '.' || c == '_' || c == '-') && prev != '.' && prev != '_' && prev != '-':
+			default:
+				return false
+			}
+			prev = c
+		}
+		if prev == '.' || prev == '_' || prev == '-' {
+			return false // empty, or ends with a separator
+		}
+	}
+	if !tagged {
+		return true
+	}
+	if tag == "" || len(tag) > 128 || tag[0] == '.' || tag[0] == '-' {
+		return false
+	}
+	for i := 0; i < len(tag); i++ {
+		if c := tag[i]; !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// SplitName splits full, a stored (normalized) name, into its familiar
+// repository and its tag, without a parse when the name is a tagged one of
+// Docker Hub in the form IsFamiliar takes; ok false says to parse it.
+func SplitName(full string) (repository, tag string, ok bool) {
+	rest, hub := strings.CutPrefix(full, "docker.io/")
+	if !hub {
+		return "", "", false
+	}
+	if official, lib := strings.CutPrefix(rest, "library/"); lib {
+		if name, _, _ := strings.Cut(official, ":"); strings.Contains(name, "/") {
+			return "", "", false // library/a/b keeps its library/
+		}
+		rest = official
+	}
+	repository, tag, tagged := strings.Cut(rest, ":")
+	if !tagged || !IsFamiliar(rest) {
+		return "", "", false
+	}
+	return repository, tag, true
 }

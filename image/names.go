@@ -98,6 +98,11 @@ func (n *names) removeAll(d digest.Digest) {
 
 // images lists the images as the index being edited has them.
 func (n *names) images(s *Store) ([]Image, error) {
+	have, err := s.blobs()
+	if err != nil {
+		return nil, err
+	}
+	s.facts.listedBlobs.Store(&have)
 	var out []Image
 	pos := map[digest.Digest]int{}
 	for _, d := range n.idx.Manifests {
@@ -105,16 +110,26 @@ func (n *names) images(s *Store) ([]Image, error) {
 		if !ok {
 			img := Image{Manifest: d}
 			img.Manifest.Annotations = nil
-			m, err := s.Manifest(d.Digest)
-			switch reason, broken := d.Annotations[AnnotationBroken]; {
+			reason, broken := d.Annotations[AnnotationBroken]
+			var config digest.Digest
+			var err error
+			if broken {
+				// What a broken image still has is read, not remembered.
+				var m ocispec.Manifest
+				m, err = s.Manifest(d.Digest)
+				config = m.Config.Digest
+			} else {
+				config, err = s.configOf(d.Digest, have)
+			}
+			switch {
 			case broken && err != nil:
 				img.ID, img.Broken = d.Digest, reason // the manifest is what is gone
 			case broken:
-				img.ID, img.Broken = m.Config.Digest, reason
+				img.ID, img.Broken = config, reason
 			case err != nil:
 				return nil, fmt.Errorf("%w (`cairn system check` finds what else is wrong; `--repair` marks the image broken, so that rmi can remove it)", err)
 			default:
-				img.ID = m.Config.Digest
+				img.ID = config
 			}
 			i = len(out)
 			pos[d.Digest] = i

@@ -31,6 +31,10 @@ func (s *Store) Prune(ctx context.Context, keep func(ctx context.Context, chainI
 	if err != nil {
 		return err
 	}
+	have, err := s.blobs()
+	if err != nil {
+		return err
+	}
 	used := map[digest.Digest]bool{}
 	chains := map[digest.Digest]bool{}
 	for _, d := range idx.Manifests {
@@ -38,7 +42,7 @@ func (s *Store) Prune(ctx context.Context, keep func(ctx context.Context, chainI
 			s.markBrokenBlobs(d, used, chains) // what it still has stays until rmi removes it
 			continue
 		}
-		if err := s.mark(d, used, chains); err != nil {
+		if err := s.mark(d, have, used, chains); err != nil {
 			return fmt.Errorf("%w (`cairn system check --repair` marks a broken image, so that prune can go on)", err)
 		}
 	}
@@ -47,7 +51,7 @@ func (s *Store) Prune(ctx context.Context, keep func(ctx context.Context, chainI
 		return err
 	}
 	for _, e := range cached {
-		if err := s.mark(e.Manifest, used, chains); err != nil {
+		if err := s.mark(e.Manifest, have, used, chains); err != nil {
 			return err
 		}
 	}
@@ -108,8 +112,11 @@ func (s *Store) Prune(ctx context.Context, keep func(ctx context.Context, chainI
 	return nil
 }
 
-// mark records d and every blob it references, and the chain IDs of its layers.
-func (s *Store) mark(d ocispec.Descriptor, used, chains map[digest.Digest]bool) error {
+// mark records d and every blob it references, and the chain IDs of its
+// layers; what an image manifest and its config name it takes from the
+// facts the lists learnt, when they know them and the blobs are there
+// (have: the blobs the store has).
+func (s *Store) mark(d ocispec.Descriptor, have blobs, used, chains map[digest.Digest]bool) error {
 	if used[d.Digest] {
 		return nil
 	}
@@ -126,26 +133,26 @@ func (s *Store) mark(d ocispec.Descriptor, used, chains map[digest.Digest]bool) 
 		}
 		for _, m := range idx.Manifests {
 			if s.HasBlob(m.Digest) {
-				if err := s.mark(m, used, chains); err != nil {
+				if err := s.mark(m, have, used, chains); err != nil {
 					return err
 				}
 			}
 		}
 		return nil
 	}
-	m, err := s.Manifest(d.Digest)
+	m, err := s.manifestOf(d.Digest, have)
 	if err != nil {
 		return err
 	}
-	used[m.Config.Digest] = true
+	used[m.Config] = true
 	for _, l := range m.Layers {
-		used[l.Digest] = true
+		used[l] = true
 	}
-	c, _, err := s.Config(Image{ID: m.Config.Digest})
+	c, err := s.summary(Image{ID: m.Config}, have)
 	if err != nil {
 		return err
 	}
-	for _, id := range ChainIDs(c.RootFS.DiffIDs) {
+	for _, id := range ChainIDs(c.DiffIDs) {
 		chains[id] = true
 	}
 	return nil

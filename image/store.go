@@ -47,6 +47,7 @@ type Store struct {
 	tmp                  string // temporary files, on the same filesystem
 	locks                string
 	unpacker             Unpacker
+	facts                *facts // what lists learnt (see facts.go)
 }
 
 // Open opens the image store under root (creating it if needed); tmp and locks
@@ -56,7 +57,7 @@ func Open(root, tmp, locks string, u Unpacker) (*Store, error) {
 	s := &Store{
 		dir: root, cache: filepath.Join(filepath.Dir(root), "build-cache"),
 		conversions: filepath.Join(filepath.Dir(root), "conversions"), sources: filepath.Join(filepath.Dir(root), "sources"),
-		tmp: tmp, locks: locks, unpacker: u,
+		tmp: tmp, locks: locks, unpacker: u, facts: newFacts(""),
 	}
 	for _, d := range []string{filepath.Join(root, "blobs", "sha256"), tmp, locks} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
@@ -218,6 +219,12 @@ func (s *Store) readIndex() (ocispec.Index, error) {
 	} else if err != nil {
 		return idx, err
 	}
+	return parseIndex(p, b)
+}
+
+// parseIndex parses b, the content of the index at p.
+func parseIndex(p string, b []byte) (ocispec.Index, error) {
+	var idx ocispec.Index
 	if err := json.Unmarshal(b, &idx); err != nil {
 		return idx, fmt.Errorf("%w: %s: %w: `cairn system check --repair` lists the images it finds again", ErrInvalid, p, err)
 	}
@@ -245,7 +252,12 @@ func (s *Store) writeIndex(idx ocispec.Index) error {
 	if err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(filepath.Join(s.dir, ocispec.ImageIndexFile), b, 0o644)
+	if err := atomicfile.WriteFile(filepath.Join(s.dir, ocispec.ImageIndexFile), b, 0o644); err != nil {
+		return err
+	}
+	s.rememberIndex(b, idx)
+	s.SaveFacts() // best effort: the next list reads the JSON
+	return nil
 }
 
 // updateIndex runs fn on the index under the index lock and writes the result.

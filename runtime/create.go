@@ -238,12 +238,12 @@ func (s *Store) Create(ctx context.Context, o CreateOptions) (*Container, error)
 		return nil, err
 	}
 	defer l.Unlock()
-	recs, err := s.records()
+	heads, err := s.heads()
 	if err != nil {
 		return nil, err
 	}
 	taken := map[string]string{}
-	for _, other := range recs {
+	for _, other := range heads {
 		taken[other.Name] = other.ID
 	}
 	if name != "" {

@@ -47,11 +47,11 @@ func (s *Store) Rename(ctx context.Context, ref, newName string) error {
 	if !validName(name) || len(name) < 2 {
 		return &renameError{fmt.Sprintf("Error when allocating new name: Invalid container name (/%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", name), ErrInvalid}
 	}
-	recs, err := s.records()
+	heads, err := s.heads()
 	if err != nil {
 		return err
 	}
-	for _, other := range recs {
+	for _, other := range heads {
 		if other.Name == name && other.ID != id {
 			return &renameError{fmt.Sprintf("Error when allocating new name: Conflict. The container name \"/%s\" is already in use by container \"%s\". You have to remove (or rename) that container to be able to reuse that name.", name, other.ID), ErrConflict}
 		}

@@ -119,17 +119,8 @@ func isID(s string) bool {
 
 // read loads a container's record.
 func (s *Store) read(id string) (*Container, error) {
-	b, err := os.ReadFile(s.path(id, "container.json"))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
-	} else if err != nil {
-		return nil, err
-	}
-	var c Container
-	if err := json.Unmarshal(b, &c); err != nil {
-		return nil, fmt.Errorf("container %s: %w", ShortID(id), err)
-	}
-	return &c, nil
+	c, _, err := s.readFile(id)
+	return c, err
 }
 
 // write replaces a container's record; the caller holds its lock. A record is
@@ -180,25 +171,6 @@ func (s *Store) ids() ([]string, error) {
 	return out, nil
 }
 
-// records reads every record, skipping those removed meanwhile.
-func (s *Store) records() ([]*Container, error) {
-	ids, err := s.ids()
-	if err != nil {
-		return nil, err
-	}
-	var out []*Container
-	for _, id := range ids {
-		c, err := s.read(id)
-		if errors.Is(err, ErrNotFound) {
-			continue
-		} else if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, nil
-}
-
 // List returns every container, newest first, each with its state checked.
 func (s *Store) List(ctx context.Context) ([]*Container, error) {
 	recs, err := s.records()
@@ -233,12 +205,12 @@ func (s *Store) Resolve(ref string) (string, error) {
 	if name == "" {
 		return "", fmt.Errorf("%w: %s", ErrNotFound, ref)
 	}
-	recs, err := s.records()
+	heads, err := s.heads()
 	if err != nil {
 		return "", err
 	}
 	var prefixed []string
-	for _, c := range recs {
+	for _, c := range heads {
 		if c.Name == name {
 			return c.ID, nil
 		}
@@ -327,12 +299,12 @@ func (s *Store) reap(ctx context.Context, id string) (*Container, error) {
 // usedChains returns the chain IDs that containers stand on, so that garbage
 // collection of the image store keeps their snapshots.
 func (s *Store) usedChains() (map[digest.Digest]bool, error) {
-	recs, err := s.records()
+	heads, err := s.heads()
 	if err != nil {
 		return nil, err
 	}
 	out := map[digest.Digest]bool{}
-	for _, c := range recs {
+	for _, c := range heads {
 		if c.Chain != "" {
 			out[c.Chain] = true
 		}
@@ -347,6 +319,9 @@ func (s *Store) KeepSnapshots(keep map[digest.Digest]bool) error {
 		return err
 	}
 	for chain := range used {
+		if keep[chain] {
+			continue // kept with an image's layers, and so are its parents (its chain ID names them)
+		}
 		infos, err := s.snaps.Chain(chain)
 		if err != nil {
 			return fmt.Errorf("container snapshot: %w", err)
@@ -358,11 +333,24 @@ func (s *Store) KeepSnapshots(keep map[digest.Digest]bool) error {
 	return nil
 }
 
+// ImagesInUse returns the IDs of the images containers are made from.
+func (s *Store) ImagesInUse() (map[digest.Digest]bool, error) {
+	heads, err := s.heads()
+	if err != nil {
+		return nil, err
+	}
+	out := map[digest.Digest]bool{}
+	for _, c := range heads {
+		out[c.Image] = true
+	}
+	return out, nil
+}
+
 // UsingImage returns the short ID of a container made from image id, or "".
 func (s *Store) UsingImage(id digest.Digest) string {
-	recs, _ := s.records()
-	for _, c := range recs {
-		if c.ImageID == id {
+	heads, _ := s.heads()
+	for _, c := range heads {
+		if c.Image == id {
 			return ShortID(c.ID)
 		}
 	}

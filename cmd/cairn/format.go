@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -74,10 +75,13 @@ func (t table) write(rows []any) error {
 	if err != nil {
 		return &statusError{code: exitCairn, err: fmt.Errorf("template parsing error: %w", err)}
 	}
-	out := t.w
+	// Written through a buffer: a row is a dozen writes of the template.
+	bw := bufio.NewWriter(t.w)
+	defer bw.Flush()
+	var out io.Writer = bw
 	var tw *tabwriter.Writer
 	if isTable {
-		tw = tabwriter.NewWriter(t.w, 10, 1, 3, ' ', 0)
+		tw = tabwriter.NewWriter(bw, 10, 1, 3, ' ', 0)
 		out = tw
 		h, err := template.New("header").Funcs(templateFuncs).Parse(format + "\n")
 		if err == nil {
@@ -93,9 +97,11 @@ func (t table) write(rows []any) error {
 		}
 	}
 	if tw != nil {
-		return tw.Flush()
+		if err := tw.Flush(); err != nil {
+			return err
+		}
 	}
-	return nil
+	return bw.Flush()
 }
 
 // parseFilters reads --filter KEY=VALUE flags as Docker's CLI does: the key

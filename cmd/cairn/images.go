@@ -80,6 +80,7 @@ var imageHeaders = map[string]string{
 }
 
 func runImages(cliContext *cli.Context) error {
+	oneShot()
 	if cliContext.NArg() > 1 {
 		return argsError(cliContext, "at most 1 argument")
 	}

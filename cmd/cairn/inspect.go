@@ -21,6 +21,7 @@ func inspectEach(fn func(cliContext *cli.Context, e *engine.Engine, ref string) 
 		if cliContext.NArg() < 1 {
 			return argsError(cliContext, "at least 1 argument")
 		}
+		oneShot()
 		e, err := openEngine(cliContext)
 		if err != nil {
 			return err

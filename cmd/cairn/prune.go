@@ -97,6 +97,7 @@ func imagePruneCommand() *cli.Command {
 				printReclaimed(cliContext.App.Writer, 0) // as Docker 20.10
 				return nil
 			}
+			oneShot()
 			e, err := openEngine(cliContext)
 			if err != nil {
 				return err
