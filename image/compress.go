@@ -17,10 +17,10 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
-// GzipLevel is the level layers are compressed at: gzip's default, as
-// Docker pushes them (klauspost's level 6, a little above the library's
+// gzipLevel is the level layers are compressed at: gzip's default, as
+// Docker pushes them (klauspost's level 6, one above that library's
 // default, which skopeo uses).
-const GzipLevel = 6
+const gzipLevel = 6
 
 // Compressing is a layer being compressed for a push: reading it gives the
 // compressed bytes as they are made, and each is also written to a
@@ -35,7 +35,7 @@ const GzipLevel = 6
 // compressor's blocks to the writer whole, so that an upload sends them
 // without copying them through small buffers.
 type Compressing struct {
-	pipe
+	pipe  pipe
 	layer ocispec.Descriptor
 	in    atomic.Int64       // bytes of the layer read
 	done  chan struct{}      // closed when the goroutines have ended
@@ -74,13 +74,19 @@ func (s *Store) Compress(ctx context.Context, layer ocispec.Descriptor, c rootfs
 	return z, nil
 }
 
+func (z *Compressing) Read(p []byte) (int, error) { return z.pipe.Read(p) }
+
+// WriteTo writes the rest of the stream to w, each of the compressor's
+// writes whole.
+func (z *Compressing) WriteTo(w io.Writer) (int64, error) { return z.pipe.WriteTo(w) }
+
 // In is the count of the layer's bytes read so far.
 func (z *Compressing) In() int64 { return z.in.Load() }
 
 // Descriptor describes the compressed layer, once the stream has ended.
 func (z *Compressing) Descriptor() (ocispec.Descriptor, bool) {
 	select {
-	case <-z.ended:
+	case <-z.pipe.ended:
 		return z.desc, z.desc.Digest != ""
 	default:
 		return ocispec.Descriptor{}, false
@@ -117,7 +123,7 @@ func (s *Store) compress(ctx context.Context, z *Compressing, f io.Reader, c roo
 	var enc io.WriteCloser
 	switch c {
 	case rootfs.Gzip:
-		zw, err := pgzip.NewWriterLevel(out, GzipLevel)
+		zw, err := pgzip.NewWriterLevel(out, gzipLevel)
 		if err != nil {
 			return ocispec.Descriptor{}, err
 		}
