@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -12,19 +11,17 @@ import (
 
 	"github.com/cairn-runtime/cairn/internal/atomicfile"
 	"github.com/cairn-runtime/cairn/rootfs"
-	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/zstd"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // Layers are kept as they came: uncompressed when loaded, imported,
 // committed or built, compressed as the registry had them when pulled. A
-// push wants them compressed, in gzip or zstd: Compressed converts a layer
-// once, keeps the result as a blob of the store and remembers it, in
-// <root>/conversions/<blob>.<compression>, so that the next push of it does
-// not convert again. Garbage collection keeps a conversion while its layer
-// is kept.
+// push wants them compressed, in gzip or zstd: Compress (compress.go)
+// converts a layer as it is uploaded, keeps the result as a blob of the
+// store and remembers it, in <root>/conversions/<blob>.<compression>, so
+// that the next push of it does not convert again (Converted). Garbage
+// collection keeps a conversion while its layer is kept.
 
 type conversion struct {
 	Blob   ocispec.Descriptor `json:"blob"`   // the converted layer
@@ -35,91 +32,48 @@ func (s *Store) conversionPath(d digest.Digest, c rootfs.Compression) string {
 	return filepath.Join(s.conversions, d.Encoded()+"."+c.String())
 }
 
-// Compressed returns layer (a layer blob of the store, described as its
-// manifest describes it) in compression c, converting it if it is in
-// another: once, the result kept and remembered. converting, if not nil,
-// is called when a conversion starts.
-func (s *Store) Compressed(ctx context.Context, layer ocispec.Descriptor, c rootfs.Compression, converting func()) (ocispec.Descriptor, error) {
+// Converted returns layer (a layer blob of the store, described as its
+// manifest describes it) in compression c, if the store has it so: the
+// layer itself when it is in c, or its conversion, recorded by an earlier
+// push. If not, ok is false and Compress makes it.
+func (s *Store) Converted(layer ocispec.Descriptor, c rootfs.Compression) (_ ocispec.Descriptor, ok bool, err error) {
 	if c == rootfs.Uncompressed {
-		return ocispec.Descriptor{}, errors.New("image: Compressed needs gzip or zstd")
+		return ocispec.Descriptor{}, false, errors.New("image: Converted needs gzip or zstd")
 	}
 	f, err := s.OpenBlob(layer.Digest)
 	if err != nil {
-		return ocispec.Descriptor{}, err
+		return ocispec.Descriptor{}, false, err
 	}
-	defer f.Close()
 	head := make([]byte, 4)
 	n, _ := io.ReadFull(f, head)
+	f.Close()
 	if rootfs.DetectCompression(head[:n]) == c {
 		// Docker's media type for a gzip layer stays, so that the manifest can stay.
 		docker := c == rootfs.Gzip && layer.MediaType == "application/vnd.docker.image.rootfs.diff.tar.gzip"
 		if !docker {
 			layer.MediaType = layerMediaType(c)
 		}
-		return layer, nil
+		return layer, true, nil
 	}
 	if b, err := os.ReadFile(s.conversionPath(layer.Digest, c)); err == nil {
 		var conv conversion
 		if json.Unmarshal(b, &conv) == nil && s.HasBlob(conv.Blob.Digest) {
-			return conv.Blob, nil
+			return conv.Blob, true, nil
 		}
 	}
-	if converting != nil {
-		converting()
-	}
-	release, err := s.Lease(ctx)
-	if err != nil {
-		return ocispec.Descriptor{}, err
-	}
-	defer release()
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return ocispec.Descriptor{}, err
-	}
-	dec, _, err := rootfs.Decompress(f)
-	if err != nil {
-		return ocispec.Descriptor{}, fmt.Errorf("layer %s: %w", layer.Digest, err)
-	}
-	defer dec.Close()
-	w, err := s.newBlobWriter()
-	if err != nil {
-		return ocispec.Descriptor{}, err
-	}
-	var enc io.WriteCloser
-	switch c {
-	case rootfs.Gzip:
-		enc = gzip.NewWriter(w)
-	case rootfs.Zstd:
-		if enc, err = zstd.NewWriter(w); err != nil {
-			w.Abort()
-			return ocispec.Descriptor{}, err
-		}
-	}
-	dh := digest.SHA256.Digester()
-	buf := make([]byte, copyBuffer)
-	_, err = copyCtx(ctx, io.MultiWriter(enc, dh.Hash()), dec, buf)
-	if cerr := enc.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = w.Close()
-	}
-	if err != nil {
-		w.Abort()
-		return ocispec.Descriptor{}, fmt.Errorf("compress layer %s: %w", layer.Digest, err)
-	}
-	d, err := w.Commit()
-	if err != nil {
-		return ocispec.Descriptor{}, err
-	}
-	conv := conversion{Blob: ocispec.Descriptor{MediaType: layerMediaType(c), Digest: d, Size: w.size}, DiffID: dh.Digest()}
+	return ocispec.Descriptor{}, false, nil
+}
+
+// LayerMediaType is OCI's media type of a layer in compression c.
+func LayerMediaType(c rootfs.Compression) string { return layerMediaType(c) }
+
+// recordConversion remembers that conv is layer in compression c.
+func (s *Store) recordConversion(layer digest.Digest, c rootfs.Compression, conv conversion) error {
 	b, _ := json.Marshal(conv)
 	if err := os.MkdirAll(s.conversions, 0o700); err != nil {
-		return ocispec.Descriptor{}, err
+		return err
 	}
-	if err := atomicfile.Replace(s.conversionPath(layer.Digest, c), b, 0o600); err != nil {
-		return ocispec.Descriptor{}, err
-	}
-	return conv.Blob, nil
+	return atomicfile.Replace(s.conversionPath(layer, c), b, 0o600)
 }
 
 // markConversions adds to used the conversions of the blobs used, and drops

@@ -2,10 +2,12 @@ package integration
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -21,7 +23,8 @@ import (
 // the registry), each against a registry of its own started for the step,
 // so that every blob is uploaded. It reports skopeo's time over cairn's:
 //
-//	push-cold-x:   cairn compresses the layers (gzip) as skopeo does
+//	push-cold-x:   cairn compresses the layers (gzip) as skopeo does, on
+//	               every core, as it uploads them
 //	push-warm-x:   cairn's compressed layers are remembered from the cold push
 //	pull-x:        skopeo into an OCI layout only stores the blobs; cairn also
 //	               unpacks every layer into its snapshot, ready to run
@@ -33,6 +36,9 @@ import (
 //	total-x:       cold push + pull, against skopeo's push + pull to a layout
 //
 // and the time of a second pull of the image, all of whose layers are there.
+// The CPU time of each cold push, the pusher's and the registry's, says
+// where the two cores went (cairn-push-cold-cpu-s, skopeo-push-cpu-s,
+// registry-cairn-cpu-s, registry-skopeo-cpu-s).
 //
 // Every store and registry lives on a tmpfs mounted for the benchmark: this
 // measures the programs, not this machine's disk, whose ext4 (no journal)
@@ -57,6 +63,16 @@ func BenchmarkPushPullVsSkopeo(b *testing.B) {
 		fn()
 		return time.Since(start)
 	}
+	var cairnCPU, skopeoCPU, regCairnCPU, regSkopeoCPU []time.Duration
+	// pushIt times push to reg, and adds the CPU time of the pusher (a
+	// child of this process) and of the registry to cpu and regCPU.
+	pushIt := func(reg *testutil.RegistryServer, cpu, regCPU *[]time.Duration, push func()) time.Duration {
+		c0, r0 := childrenCPU(), registryCPU(b, reg)
+		d := timeIt(push)
+		*cpu = append(*cpu, childrenCPU()-c0)
+		*regCPU = append(*regCPU, registryCPU(b, reg)-r0)
+		return d
+	}
 	registry := func(name string) *testutil.RegistryServer {
 		return testutil.StartRegistry(b, testutil.RegistryOptions{Dir: filepath.Join(fs, name)})
 	}
@@ -70,7 +86,7 @@ func BenchmarkPushPullVsSkopeo(b *testing.B) {
 			ref := reg.Addr + "/bench/big:1"
 			src.ok("tag", tag, ref)
 			os.RemoveAll(filepath.Join(src.root, "conversions")) // cold: compress again
-			cairnCold = append(cairnCold, timeIt(func() { src.ok("push", "-q", ref) }))
+			cairnCold = append(cairnCold, pushIt(reg, &cairnCPU, &regCairnCPU, func() { src.ok("push", "-q", ref) }))
 			dst := at("dst")
 			lastByte, ready := pullTimed(b, dst, ref)
 			cairnLastByte, cairnPull = append(cairnLastByte, lastByte), append(cairnPull, ready)
@@ -87,7 +103,7 @@ func BenchmarkPushPullVsSkopeo(b *testing.B) {
 		skopeoRound := func() {
 			reg := registry("reg-skopeo")
 			ref := "docker://" + reg.Addr + "/bench/big:1"
-			skopeoPush = append(skopeoPush, timeIt(func() {
+			skopeoPush = append(skopeoPush, pushIt(reg, &skopeoCPU, &regSkopeoCPU, func() {
 				skopeo(b, "copy", "--dest-tls-verify=false", "oci:"+layout+":docker.io/"+tag, ref)
 			}))
 			oci := filepath.Join(fs, "oci")
@@ -120,6 +136,10 @@ func BenchmarkPushPullVsSkopeo(b *testing.B) {
 	b.ReportMetric(sp.Seconds(), "skopeo-push-s")
 	b.ReportMetric(sl.Seconds(), "skopeo-pull-s")
 	b.ReportMetric(su.Seconds(), "skopeo-pull-unpack-s")
+	b.ReportMetric(median(cairnCPU).Seconds(), "cairn-push-cold-cpu-s")
+	b.ReportMetric(median(skopeoCPU).Seconds(), "skopeo-push-cpu-s")
+	b.ReportMetric(median(regCairnCPU).Seconds(), "registry-cairn-cpu-s")
+	b.ReportMetric(median(regSkopeoCPU).Seconds(), "registry-skopeo-cpu-s")
 	b.ReportMetric(sp.Seconds()/mc.Seconds(), "push-cold-x")
 	b.ReportMetric(sp.Seconds()/mw.Seconds(), "push-warm-x")
 	b.ReportMetric(sl.Seconds()/mp.Seconds(), "pull-x")
@@ -159,6 +179,37 @@ func pullTimed(b *testing.B, s *store, ref string) (lastByte, ready time.Duratio
 		b.Fatalf("cairn pull %s said no \"Download complete\"", ref)
 	}
 	return lastByte, ready
+}
+
+// childrenCPU is the CPU time of the children this process has waited for.
+func childrenCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_CHILDREN, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// registryCPU is the CPU time used so far by the docker-registry of reg
+// (found by its configuration's path in its command line).
+func registryCPU(b *testing.B, reg *testutil.RegistryServer) time.Duration {
+	b.Helper()
+	cmdlines, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range cmdlines {
+		cl, err := os.ReadFile(p)
+		if err != nil || !bytes.Contains(cl, []byte("docker-registry")) || !bytes.Contains(cl, []byte(reg.Dir+"/")) {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join(filepath.Dir(p), "stat"))
+		if err != nil {
+			break
+		}
+		// utime and stime, in clock ticks (100 a second), after the command's name.
+		f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		utime, _ := strconv.ParseInt(f[11], 10, 64)
+		stime, _ := strconv.ParseInt(f[12], 10, 64)
+		return time.Duration(utime+stime) * 10 * time.Millisecond
+	}
+	b.Fatalf("no docker-registry process serves %s", reg.Dir)
+	return 0
 }
 
 func skopeo(b *testing.B, args ...string) {

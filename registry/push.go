@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"slices"
 	"strings"
 	"sync"
 
@@ -18,10 +20,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/google/go-containerregistry/pkg/v1/stream"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"golang.org/x/sync/errgroup"
 )
 
 // PushOptions are the options of a push.
@@ -82,125 +84,83 @@ func (c *Client) Push(ctx context.Context, ref string, o PushOptions) (Pushed, e
 	if err != nil {
 		return Pushed{}, err
 	}
-	// Events name a layer by its digest in the store, whatever it is
-	// converted to; every layer ends as pushed, mounted or already there.
-	var mu sync.Mutex
-	orig := map[digest.Digest]digest.Digest{}
-	final := map[digest.Digest]bool{}
-	event := func(e Event) {
-		mu.Lock()
-		if d, ok := orig[e.Digest]; ok {
-			e.Digest = d
-		}
-		fin := e.Status == "Pushed" || e.Status == "Layer already exists" || strings.HasPrefix(e.Status, "Mounted from")
-		if fin {
-			final[e.Digest] = true
-		}
-		mu.Unlock()
-		if o.Progress != nil {
-			o.Progress(e)
-		}
-	}
 	rref, err := c.remoteRef(n, reference.Domain(n), false)
 	if err != nil {
 		return Pushed{}, err
 	}
 	target := rref.Context()
 	// Credentials first, so that a push that will be refused does not
-	// convert layers for nothing.
+	// compress layers for nothing.
 	if err := c.checkPush(ctx, rref); err != nil {
 		return Pushed{}, err
 	}
 
-	// The layers as the registry gets them: converted where need be, at
-	// most Jobs at once.
-	layers := make([]ocispec.Descriptor, len(m.Layers))
-	for _, l := range m.Layers {
-		event(Event{Digest: l.Digest, Status: "Preparing"})
-	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(jobs)
+	// The layers as the registry gets them: as the store has them or as
+	// an earlier push converted them; the others are compressed as they
+	// are uploaded (pushLayer.Compressed), so that their digests are
+	// known only when their upload ends.
+	st := &pushState{progress: o.Progress}
+	layers := make([]*pushLayer, len(m.Layers))
 	for i, l := range m.Layers {
-		g.Go(func() error {
-			d, err := c.images.Compressed(gctx, l, o.Compression, func() {
-				event(Event{Digest: l.Digest, Status: "Compressing (" + o.Compression.String() + ")"})
-			})
-			if err != nil {
-				return err
-			}
-			layers[i] = d
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return Pushed{}, err
-	}
-	for i := range layers {
-		orig[layers[i].Digest] = m.Layers[i].Digest
-	}
-	raw, mt := stored, types.MediaType(img.Manifest.MediaType)
-	if mt == "" {
-		mt = types.OCIManifestSchema1 // go-containerregistry's name for OCI's image manifest
-	}
-	same := true
-	for i := range layers {
-		same = same && layers[i].Digest == m.Layers[i].Digest && layers[i].MediaType == m.Layers[i].MediaType
-	}
-	if !same {
-		// A new manifest, in OCI's form, over the converted layers.
-		nm := ocispec.Manifest{
-			Versioned:   m.Versioned,
-			MediaType:   ocispec.MediaTypeImageManifest,
-			Config:      ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: m.Config.Digest, Size: m.Config.Size},
-			Layers:      layers,
-			Annotations: m.Annotations,
+		st.event(Event{Digest: l.Digest, Status: "Preparing"})
+		if j := slices.IndexFunc(m.Layers[:i], func(p ocispec.Descriptor) bool { return p.Digest == l.Digest }); j >= 0 {
+			layers[i] = layers[j] // one upload for a layer the image has twice
+			continue
 		}
-		nm.SchemaVersion = 2
-		if raw, err = json.Marshal(nm); err != nil {
+		pl := &pushLayer{ctx: ctx, s: c.images, src: l, comp: o.Compression, st: st}
+		d, ok, err := c.images.Converted(l, o.Compression)
+		if err != nil {
 			return Pushed{}, err
 		}
-		mt = types.OCIManifestSchema1
+		if ok {
+			pl.d = d
+		}
+		layers[i] = pl
+		st.layers = append(st.layers, pl)
+	}
+	defer st.close()
+	same := true
+	for i, l := range layers {
+		same = same && l.d.Digest == m.Layers[i].Digest && l.d.MediaType == m.Layers[i].MediaType
+	}
+	core := &pushCore{m: m, cfg: cfg, layers: layers}
+	if same {
+		core.raw, core.mt = stored, types.MediaType(img.Manifest.MediaType)
+		if core.mt == "" {
+			core.mt = types.OCIManifestSchema1 // go-containerregistry's name for OCI's image manifest
+		}
+	} else {
+		core.mt = types.OCIManifestSchema1 // a new manifest, in OCI's form, over the converted layers
 	}
 
 	// Layers pulled from another repository of the same registry are mounted from it.
 	scopes := []string{target.Scope(transport.PushScope)}
 	mountFrom := map[digest.Digest]name.Repository{}
-	for _, l := range layers {
-		src := c.images.Source(l.Digest)
+	for _, l := range st.layers {
+		src := c.images.Source(l.d.Digest)
 		host, repo, ok := strings.Cut(src, "/")
-		if !ok || host != target.RegistryStr() || repo == target.RepositoryStr() {
+		if l.d.Digest == "" || !ok || host != target.RegistryStr() || repo == target.RepositoryStr() {
 			continue
 		}
 		r, err := name.NewRepository(src, name.StrictValidation)
 		if err != nil {
 			continue
 		}
-		mountFrom[l.Digest] = r
+		mountFrom[l.d.Digest] = r
 		scopes = append(scopes, r.Scope(transport.PullScope))
 	}
-	want := map[string]bool{}
-	for _, l := range layers {
-		want[l.Digest.String()] = true
-	}
 	obs := func(rt http.RoundTripper) http.RoundTripper {
-		return &observer{inner: rt, repo: target.RepositoryStr(), want: want, event: event}
+		return &observer{inner: rt, repo: target.RepositoryStr(), st: st}
 	}
 	tr, err := c.session(ctx, rref, scopes, obs)
 	if err != nil {
 		return Pushed{}, err
 	}
-	core := &pushCore{raw: raw, mt: mt, cfg: cfg, layers: map[v1.Hash]*pushLayer{}}
 	var vls []v1.Layer
-	for _, l := range layers {
-		h, err := v1.NewHash(l.Digest.String())
-		if err != nil {
-			return Pushed{}, err
-		}
-		pl := &pushLayer{s: c.images, d: l, event: event}
-		core.layers[h] = pl
-		vl, _ := partial.CompressedToLayer(pl)
-		if src, ok := mountFrom[l.Digest]; ok {
-			vl = &remote.MountableLayer{Layer: vl, Reference: src.Digest(l.Digest.String())}
+	for _, l := range st.layers {
+		vl, _ := partial.CompressedToLayer(l)
+		if src, ok := mountFrom[l.d.Digest]; ok {
+			vl = &remote.MountableLayer{Layer: vl, Reference: src.Digest(l.d.Digest.String())}
 		}
 		vls = append(vls, vl)
 	}
@@ -208,41 +168,143 @@ func (c *Client) Push(ctx context.Context, ref string, o PushOptions) (Pushed, e
 	if err != nil {
 		return Pushed{}, err
 	}
+	// go-containerregistry uploads the layers whose digest is not known
+	// yet first, and the manifest once it is whole.
 	err = remote.Write(rref, &layered{Image: pimg, layers: vls},
 		remote.WithContext(ctx), remote.WithTransport(tr), remote.WithJobs(jobs))
 	if err != nil {
 		return Pushed{}, c.classify(target.RegistryStr(), c.authFor(rref), err)
 	}
-	for _, l := range layers {
-		// Where the next push to this registry can mount it from.
-		c.images.SetSource(l.Digest, target.RegistryStr()+"/"+target.RepositoryStr())
+	raw, err := core.RawManifest()
+	if err != nil {
+		return Pushed{}, err
 	}
-	for _, l := range m.Layers {
+	for _, l := range st.layers {
+		// Where the next push to this registry can mount it from.
+		d, _ := l.descriptor()
+		c.images.SetSource(d.Digest, target.RegistryStr()+"/"+target.RepositoryStr())
 		// The registry had the manifest already, so nothing was asked about it.
-		mu.Lock()
-		done := final[l.Digest]
-		mu.Unlock()
-		if !done {
-			event(Event{Digest: l.Digest, Status: "Layer already exists"})
+		if !st.isFinal(l.src.Digest) {
+			st.event(Event{Digest: l.src.Digest, Status: "Layer already exists"})
 		}
 	}
 	return Pushed{Name: n.String(), Digest: digest.FromBytes(raw), Size: int64(len(raw))}, nil
 }
 
+// pushState is what the layers of a push share: its events, which name a
+// layer by its digest in the store, whatever it is converted to; every
+// layer ends as pushed, mounted or already there.
+type pushState struct {
+	progress func(Event)
+	layers   []*pushLayer // each once
+	mu       sync.Mutex
+	final    map[digest.Digest]bool
+}
+
+func (st *pushState) event(e Event) {
+	if l := st.layer(e.Digest); l != nil {
+		e.Digest = l.src.Digest
+	}
+	if e.Status == "Pushed" || e.Status == "Layer already exists" || strings.HasPrefix(e.Status, "Mounted from") {
+		st.mu.Lock()
+		if st.final == nil {
+			st.final = map[digest.Digest]bool{}
+		}
+		st.final[e.Digest] = true
+		st.mu.Unlock()
+	}
+	if st.progress != nil {
+		st.progress(e)
+	}
+}
+
+func (st *pushState) isFinal(d digest.Digest) bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.final[d]
+}
+
+// pushedAs reports whether a layer is pushed as blob d (a layer whose
+// digest is not known yet is not).
+func (st *pushState) pushedAs(d string) bool {
+	for _, l := range st.layers {
+		if pd, ok := l.descriptor(); ok && pd.Digest.String() == d {
+			return true
+		}
+	}
+	return false
+}
+
+// layer is the layer pushed as d (or kept in the store as d), if any.
+func (st *pushState) layer(d digest.Digest) *pushLayer {
+	for _, l := range st.layers {
+		if pd, ok := l.descriptor(); l.src.Digest == d || ok && pd.Digest == d {
+			return l
+		}
+	}
+	return nil
+}
+
+// close stops the compressions the push started and did not finish.
+func (st *pushState) close() {
+	for _, l := range st.layers {
+		l.mu.Lock()
+		runs := l.runs
+		l.mu.Unlock()
+		for _, z := range runs {
+			z.Close()
+		}
+	}
+}
+
 // pushCore is the image pushed, as go-containerregistry's partial package
-// wants it.
+// wants it. Its manifest is known once every layer's digest is.
 type pushCore struct {
-	raw, cfg []byte
-	mt       types.MediaType
-	layers   map[v1.Hash]*pushLayer
+	m      ocispec.Manifest // as stored
+	cfg    []byte
+	layers []*pushLayer // in the manifest's order
+	mt     types.MediaType
+	mu     sync.Mutex
+	raw    []byte
 }
 
 func (p *pushCore) RawConfigFile() ([]byte, error)      { return p.cfg, nil }
 func (p *pushCore) MediaType() (types.MediaType, error) { return p.mt, nil }
-func (p *pushCore) RawManifest() ([]byte, error)        { return p.raw, nil }
+func (p *pushCore) RawManifest() ([]byte, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.raw != nil {
+		return p.raw, nil
+	}
+	descs := make([]ocispec.Descriptor, len(p.layers))
+	for i, l := range p.layers {
+		d, ok := l.descriptor()
+		if !ok {
+			return nil, stream.ErrNotComputed
+		}
+		descs[i] = d
+	}
+	nm := ocispec.Manifest{
+		Versioned:   p.m.Versioned,
+		MediaType:   ocispec.MediaTypeImageManifest,
+		Config:      ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: p.m.Config.Digest, Size: p.m.Config.Size},
+		Layers:      descs,
+		Annotations: p.m.Annotations,
+	}
+	nm.SchemaVersion = 2
+	raw, err := json.Marshal(nm)
+	if err != nil {
+		return nil, err
+	}
+	p.raw = raw
+	return raw, nil
+}
+
 func (p *pushCore) LayerByDigest(h v1.Hash) (partial.CompressedLayer, error) {
-	if l, ok := p.layers[h]; ok {
-		return l, nil
+	for _, l := range p.layers {
+		if d, ok := l.descriptor(); ok && d.Digest.String() == h.String() {
+			return l, nil
+		}
 	}
 	return nil, fmt.Errorf("push: no layer %s", h)
 }
@@ -256,49 +318,147 @@ type layered struct {
 
 func (l *layered) Layers() ([]v1.Layer, error) { return l.layers, nil }
 
-// pushLayer is a layer blob of the store, read as it is uploaded.
+// pushLayer is a layer of the image pushed: a blob of the store, read as
+// it is uploaded, or, if the store has it in no other compression than
+// the one asked for, a compression of it (image.Store.Compress), whose
+// digest and size are known once it is whole.
 type pushLayer struct {
-	s     *image.Store
-	d     ocispec.Descriptor
-	event func(Event)
+	ctx  context.Context
+	s    *image.Store
+	src  ocispec.Descriptor // as the store's manifest has it
+	comp rootfs.Compression
+	st   *pushState
+	mu   sync.Mutex
+	d    ocispec.Descriptor   // as pushed; no digest while unknown
+	runs []*image.Compressing // the compressions started (a retried upload starts another)
 }
 
-func (l *pushLayer) Digest() (v1.Hash, error)            { return v1.NewHash(l.d.Digest.String()) }
-func (l *pushLayer) Size() (int64, error)                { return l.d.Size, nil }
-func (l *pushLayer) MediaType() (types.MediaType, error) { return types.MediaType(l.d.MediaType), nil }
+// descriptor is the layer as pushed, once its digest is known.
+func (l *pushLayer) descriptor() (ocispec.Descriptor, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.d.Digest == "" {
+		for _, z := range l.runs {
+			if d, ok := z.Descriptor(); ok {
+				l.d = d
+				break
+			}
+		}
+	}
+	return l.d, l.d.Digest != ""
+}
+
+func (l *pushLayer) Digest() (v1.Hash, error) {
+	d, ok := l.descriptor()
+	if !ok {
+		return v1.Hash{}, stream.ErrNotComputed
+	}
+	return v1.NewHash(d.Digest.String())
+}
+
+func (l *pushLayer) Size() (int64, error) {
+	d, ok := l.descriptor()
+	if !ok {
+		return 0, stream.ErrNotComputed
+	}
+	return d.Size, nil
+}
+
+func (l *pushLayer) MediaType() (types.MediaType, error) {
+	if d, ok := l.descriptor(); ok {
+		return types.MediaType(d.MediaType), nil
+	}
+	return types.MediaType(image.LayerMediaType(l.comp)), nil
+}
+
 func (l *pushLayer) Compressed() (io.ReadCloser, error) {
-	f, err := l.s.OpenBlob(l.d.Digest)
+	if d, ok := l.descriptor(); ok {
+		f, err := l.s.OpenBlob(d.Digest)
+		if err != nil {
+			return nil, err
+		}
+		return &fileBody{f: f, l: l, total: d.Size}, nil
+	}
+	z, err := l.s.Compress(l.ctx, l.src, l.comp)
 	if err != nil {
 		return nil, err
 	}
-	return &counting{ReadCloser: f, l: l}, nil
+	l.mu.Lock()
+	first := len(l.runs) == 0
+	l.runs = append(l.runs, z)
+	l.mu.Unlock()
+	if first {
+		l.st.event(Event{Digest: l.src.Digest, Status: "Compressing (" + l.comp.String() + ")"})
+	}
+	return &streamBody{z: z, l: l}, nil
 }
 
-// counting reports the bytes of a layer read for its upload.
-type counting struct {
-	io.ReadCloser
+// progress reports n bytes of total sent (or, for a layer compressed as it
+// is sent, read from the store), every 256 KiB and at the end.
+func (l *pushLayer) progress(last *int64, n, total int64, end bool) {
+	if n-*last >= 256<<10 || end {
+		*last = n
+		l.st.event(Event{Digest: l.src.Digest, Status: "Pushing", Current: n, Total: total})
+	}
+}
+
+// fileBody is a stored blob as an upload's body.
+type fileBody struct {
+	f       *os.File
+	l       *pushLayer
+	n, last int64
+	total   int64
+}
+
+func (b *fileBody) Read(p []byte) (int, error) {
+	n, err := b.f.Read(p)
+	b.n += int64(n)
+	b.l.progress(&b.last, b.n, b.total, err == io.EOF)
+	return n, err
+}
+
+func (b *fileBody) Close() error { return b.f.Close() }
+
+// streamBody is a compression as an upload's body. Progress counts the
+// layer's bytes read, as Docker's does.
+type streamBody struct {
+	z    *image.Compressing
 	l    *pushLayer
-	n    int64
 	last int64
 }
 
-func (c *counting) Read(p []byte) (int, error) {
-	n, err := c.ReadCloser.Read(p)
-	c.n += int64(n)
-	if c.n-c.last >= 256<<10 || err == io.EOF {
-		c.last = c.n
-		c.l.event(Event{Digest: c.l.d.Digest, Status: "Pushing", Current: c.n, Total: c.l.d.Size})
+func (b *streamBody) Read(p []byte) (int, error) {
+	n, err := b.z.Read(p)
+	b.l.progress(&b.last, b.z.In(), b.l.src.Size, err == io.EOF)
+	return n, err
+}
+
+// WriteTo sends the compressor's blocks whole (net/http copies a body of
+// unknown length through WriteTo when it has one).
+func (b *streamBody) WriteTo(w io.Writer) (int64, error) {
+	n, err := b.z.WriteTo(writerFunc(func(p []byte) (int, error) {
+		k, err := w.Write(p)
+		b.l.progress(&b.last, b.z.In(), b.l.src.Size, false)
+		return k, err
+	}))
+	if err == nil {
+		b.l.progress(&b.last, b.z.In(), b.l.src.Size, true)
 	}
 	return n, err
 }
+
+func (b *streamBody) Close() error { return b.z.Close() }
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 // observer watches the requests of a push to tell which layers the
 // registry had already, which it mounted and which it took.
 type observer struct {
 	inner http.RoundTripper
 	repo  string
-	want  map[string]bool
-	event func(Event)
+	st    *pushState
 }
 
 func (o *observer) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -314,12 +474,12 @@ func (o *observer) RoundTrip(req *http.Request) (*http.Response, error) {
 	rest := strings.TrimPrefix(p, prefix)
 	q := req.URL.Query()
 	switch {
-	case req.Method == http.MethodHead && resp.StatusCode == http.StatusOK && o.want[rest]:
-		o.event(Event{Digest: digest.Digest(rest), Status: "Layer already exists"})
-	case req.Method == http.MethodPost && resp.StatusCode == http.StatusCreated && o.want[q.Get("mount")]:
-		o.event(Event{Digest: digest.Digest(q.Get("mount")), Status: "Mounted from " + q.Get("from")})
-	case req.Method == http.MethodPut && resp.StatusCode == http.StatusCreated && o.want[q.Get("digest")]:
-		o.event(Event{Digest: digest.Digest(q.Get("digest")), Status: "Pushed"})
+	case req.Method == http.MethodHead && resp.StatusCode == http.StatusOK && o.st.pushedAs(rest):
+		o.st.event(Event{Digest: digest.Digest(rest), Status: "Layer already exists"})
+	case req.Method == http.MethodPost && resp.StatusCode == http.StatusCreated && o.st.pushedAs(q.Get("mount")):
+		o.st.event(Event{Digest: digest.Digest(q.Get("mount")), Status: "Mounted from " + q.Get("from")})
+	case req.Method == http.MethodPut && resp.StatusCode == http.StatusCreated && o.st.pushedAs(q.Get("digest")):
+		o.st.event(Event{Digest: digest.Digest(q.Get("digest")), Status: "Pushed"})
 	}
 	return resp, err
 }
