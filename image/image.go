@@ -45,6 +45,9 @@ func ShortID(id digest.Digest) string {
 // FamiliarName turns a stored full name into the form Docker prints
 // ("docker.io/library/busybox:latest" → "busybox:latest").
 func FamiliarName(name string) string {
+	if IsFamiliar(name) {
+		return name // what the parse would give back, told without it
+	}
 	n, err := reference.ParseNormalizedNamed(name)
 	if err != nil {
 		return name

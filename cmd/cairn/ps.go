@@ -119,7 +119,7 @@ func psImage(img, id string, trunc bool) string {
 		return short(img)
 	}
 	if image.IsFamiliar(img) {
-		return img // what familiarImage gives back, without the parse (a thousand rows: 5 ms)
+		return img // as image.FamiliarName: what the parse gives back (a thousand rows: 5 ms)
 	}
 	return familiarImage(img)
 }
