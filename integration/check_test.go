@@ -1,8 +1,6 @@
 package integration
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -73,10 +71,7 @@ func (s *store) snapshotDir(chain digest.Digest) string {
 }
 
 // runDir is the store's run directory, /run/cairn/<hash> (engine.RunDir).
-func (s *store) runDir() string {
-	sum := sha256.Sum256([]byte(s.root))
-	return filepath.Join("/run/cairn", hex.EncodeToString(sum[:8]))
-}
+func (s *store) runDir() string { return runDirOf(s.root) }
 
 func writeOrFail(t *testing.T, p, body string) {
 	t.Helper()

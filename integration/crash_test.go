@@ -1,8 +1,6 @@
 package integration
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -43,8 +41,7 @@ func (s *store) traces() []string {
 			out = append(out, "cgroup "+d)
 		}
 	}
-	sum := sha256.Sum256([]byte(s.root))
-	state, _ := os.ReadDir(filepath.Join("/run/cairn", hex.EncodeToString(sum[:8]), "libcontainer"))
+	state, _ := os.ReadDir(filepath.Join(s.runDir(), "libcontainer"))
 	for _, e := range state {
 		out = append(out, "state "+e.Name())
 	}

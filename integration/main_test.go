@@ -49,12 +49,14 @@ func run(m *testing.M) int {
 	code := m.Run()
 	// The default bridge stays up after its last container, as docker0
 	// does: network prune takes it down, so that the tests leave no trace.
-	if out, err := exec.Command(cairnBin, "--root", filepath.Join(dir, "prune"), "network", "prune", "-f").CombinedOutput(); err != nil {
+	pruner := filepath.Join(dir, "prune")
+	if out, err := exec.Command(cairnBin, "--root", pruner, "network", "prune", "-f").CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "integration: network prune: %v\n%s", err, out)
 		if code == 0 {
 			code = 1
 		}
 	}
+	os.RemoveAll(runDirOf(pruner))
 	// What the tests' containers may leave behind: mounts, cgroups, network.
 	if leaked := subtract(append(leftovers(), networkState(true)...), before); len(leaked) > 0 {
 		fmt.Fprintf(os.Stderr, "integration: the tests left behind:\n  %s\n", strings.Join(leaked, "\n  "))
@@ -65,8 +67,8 @@ func run(m *testing.M) int {
 	return code
 }
 
-// leftovers lists the overlay mounts and the containers' cgroup directories
-// on this machine.
+// leftovers lists the overlay mounts, the containers' cgroup directories
+// and the stores' run directories on this machine.
 func leftovers() []string {
 	var out []string
 	b, _ := os.ReadFile("/proc/self/mounts")
@@ -84,6 +86,13 @@ func leftovers() []string {
 	for _, d := range dirs {
 		if st, err := os.Stat(d); err == nil && st.IsDir() {
 			out = append(out, "cgroup "+d)
+		}
+	}
+	// The stores' run directories (/run/cairn/network is the network's).
+	runs, _ := os.ReadDir("/run/cairn")
+	for _, e := range runs {
+		if e.Name() != "network" {
+			out = append(out, "run directory /run/cairn/"+e.Name())
 		}
 	}
 	return out
@@ -189,8 +198,14 @@ func (s *store) cleanup() {
 	if r := s.run(nil, "network", "prune", "-f"); r.Code != 0 {
 		s.t.Errorf("cleanup: network prune: %s", r.Stderr)
 	}
-	sum := sha256.Sum256([]byte(s.root))
-	os.RemoveAll(filepath.Join("/run/cairn", hex.EncodeToString(sum[:8])))
+	os.RemoveAll(s.runDir())
+}
+
+// runDirOf is the run directory of the store at root, /run/cairn/<hash>
+// (engine.RunDir).
+func runDirOf(root string) string {
+	sum := sha256.Sum256([]byte(root))
+	return filepath.Join("/run/cairn", hex.EncodeToString(sum[:8]))
 }
 
 // busybox imports the busybox rootfs into the store, as image "busybox".
