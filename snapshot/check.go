@@ -98,8 +98,8 @@ func (s *Store) remove(name string) error {
 		return fmt.Errorf("remove %s: %w", filepath.Join(s.root, name), err)
 	}
 	failpoint.Hit("snapshot-trashed")
-	if d := digest.NewDigestFromEncoded(digest.SHA256, name); d.Validate() == nil {
-		os.Remove(filepath.Join(s.root, "l", shortID(d)))
+	if isChainName(name) {
+		os.Remove(filepath.Join(s.root, "l", shortID(digest.NewDigestFromEncoded(digest.SHA256, name))))
 	}
 	return os.RemoveAll(trash)
 }

@@ -218,3 +218,34 @@ func names(t *testing.T, dir string) string {
 	}
 	return strings.Join(out, " ")
 }
+
+// isChainName agrees with digest.Validate on what names a snapshot, and
+// List lists exactly the directories so named.
+func TestChainNameAgreesWithValidate(t *testing.T) {
+	good := digest.FromString("chain").Encoded()
+	names := []string{good, strings.ToUpper(good), good[:63], good + "0", "", "tmp",
+		good[:10] + "g" + good[11:], good[:10] + "/" + good[11:], good[:10] + "\x00" + good[11:], strings.Repeat("f", 64), strings.Repeat("0", 64)}
+	for _, n := range names {
+		want := digest.NewDigestFromEncoded(digest.SHA256, n).Validate() == nil
+		if got := isChainName(n); got != want {
+			t.Errorf("isChainName(%q) = %v, digest.Validate says %v", n, got, want)
+		}
+	}
+	s := newStore(t)
+	root := s.Root()
+	for _, n := range []string{good, strings.ToUpper(good), good[:63], "tmp"} {
+		if err := os.MkdirAll(filepath.Join(root, n), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(root, strings.Repeat("a", 64)), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0] != digest.NewDigestFromEncoded(digest.SHA256, good) {
+		t.Errorf("List = %v, want only %s", got, good)
+	}
+}
