@@ -115,6 +115,21 @@ func (t *table[V]) load(dir string) {
 	})
 }
 
+// Prefetch starts reading the facts a list of images needs (the index's,
+// the manifests'), and with summaries those `images` shows (the configs',
+// the layers' sizes), each file on a thread of its own while the caller
+// reads the index and the blobs: each file decodes in a few milliseconds of
+// a list's few tens.
+func (s *Store) Prefetch(summaries bool) {
+	f := s.facts
+	go f.indexes.load(f.dir)
+	go f.manifests.load(f.dir)
+	if summaries {
+		go f.configs.load(f.dir)
+		go f.sizes.load(f.dir)
+	}
+}
+
 func (t *table[V]) get(dir string, key digest.Digest) (V, bool) {
 	t.load(dir)
 	t.mu.Lock()

@@ -102,6 +102,7 @@ func ChainIDs(diffIDs []digest.Digest) []digest.Digest {
 // the index; only when the index it reads again is the same (it names a
 // blob the store has lost) is that an error.
 func (s *Store) List() ([]Image, error) {
+	s.Prefetch(false)
 	idx, err := s.listedIndex()
 	if err != nil {
 		return nil, err
