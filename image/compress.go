@@ -12,7 +12,6 @@ import (
 
 	"github.com/cairn-runtime/cairn/rootfs"
 	"github.com/klauspost/compress/zstd"
-	"github.com/klauspost/pgzip"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -29,9 +28,10 @@ const gzipLevel = 6
 // Descriptor then describes it. Closing it before the end stops the
 // compression and drops the blob: nothing is recorded.
 //
-// Every core compresses one layer: gzip as pgzip does (blocks of 1 MiB
-// compressed in parallel, each with the previous block's last 32 KiB as its
-// dictionary), zstd with its encoder's own concurrency. WriteTo hands the
+// Every core compresses one layer: gzip in blocks of 1 MiB compressed in
+// parallel, each with the previous block's last 32 KiB as its dictionary,
+// and stored where deflate gains too little (gzip.go), zstd with its
+// encoder's own concurrency. WriteTo hands the
 // compressor's blocks to the writer whole, so that an upload sends them
 // without copying them through small buffers.
 type Compressing struct {
@@ -123,11 +123,7 @@ func (s *Store) compress(ctx context.Context, z *Compressing, f io.Reader, c roo
 	var enc io.WriteCloser
 	switch c {
 	case rootfs.Gzip:
-		zw, err := pgzip.NewWriterLevel(out, gzipLevel)
-		if err != nil {
-			return ocispec.Descriptor{}, err
-		}
-		enc = zw
+		enc = newGzipWriter(out)
 	case rootfs.Zstd:
 		if enc, err = zstd.NewWriter(out, zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0))); err != nil {
 			return ocispec.Descriptor{}, err

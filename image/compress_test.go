@@ -18,7 +18,7 @@ import (
 )
 
 // compressStore is a store holding one uncompressed layer of n random bytes
-// (several of pgzip's blocks of 1 MiB when n is big).
+// (several of the gzip writer's blocks of 1 MiB when n is big).
 func compressStore(t *testing.T, n int) (*Store, ocispec.Descriptor, []byte) {
 	t.Helper()
 	dir := t.TempDir()

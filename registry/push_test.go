@@ -32,7 +32,7 @@ func (s *store) conversions(t *testing.T) []string {
 }
 
 // pulledUncompressed is a store holding, as reg's team/raw:1, an image of
-// uncompressed layers: one of size bytes (random: several of pgzip's blocks
+// uncompressed layers: one of size bytes (random: several of the gzip writer's blocks
 // of 1 MiB when big), one small, and the first again (a layer an image has
 // twice is uploaded once).
 func pulledUncompressed(t *testing.T, reg *memRegistry, size int) (*store, *registry.Client, [][]byte) {
