@@ -35,3 +35,11 @@ func TestFlagNamesPlain(t *testing.T) {
 		t.Fatalf("only %d flag names seen", n)
 	}
 }
+
+// BenchmarkFlagNames is the cost of one of the ten thousand FlagNames calls
+// of parsing `run`'s flags.
+func BenchmarkFlagNames(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		cli.FlagNames("publish-all", []string{"P"})
+	}
+}
