@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strings"
 
+	ids "github.com/cairn-runtime/cairn/internal/names"
 	"github.com/cairn-runtime/cairn/rootfs"
 	"github.com/docker/go-units"
 	"github.com/opencontainers/go-digest"
@@ -196,7 +197,7 @@ func (l *loader) dockerPlans() ([]*plan, error) {
 // digestInName returns the sha256 digest an archive path names, if it names one.
 func digestInName(name string) digest.Digest {
 	base := strings.TrimSuffix(path.Base(name), ".json")
-	if len(base) != 64 || !isHex(base) {
+	if !ids.ID(base) {
 		return ""
 	}
 	return digest.NewDigestFromEncoded(digest.SHA256, base)

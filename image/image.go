@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	ids "github.com/cairn-runtime/cairn/internal/names"
 	"github.com/distribution/reference"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/opencontainers/go-digest"
@@ -187,7 +188,7 @@ func LookupIn(imgs []Image, ref string) (Image, error) {
 		}
 	}
 	id := strings.TrimPrefix(ref, "sha256:")
-	if id != "" && isHex(id) && len(id) <= 64 {
+	if id != "" && ids.Hex(id) && len(id) <= 64 {
 		var found []Image
 		for _, img := range imgs {
 			if strings.HasPrefix(img.ID.Encoded(), id) {
@@ -209,15 +210,6 @@ func LookupIn(imgs []Image, ref string) (Image, error) {
 func sameID(imgs []Image) bool {
 	for _, img := range imgs[1:] {
 		if img.ID != imgs[0].ID {
-			return false
-		}
-	}
-	return true
-}
-
-func isHex(s string) bool {
-	for _, c := range s {
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
 			return false
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/cairn-runtime/cairn/image"
 	"github.com/cairn-runtime/cairn/internal/fsck"
 	"github.com/cairn-runtime/cairn/internal/lockfile"
+	"github.com/cairn-runtime/cairn/internal/names"
 	"github.com/cairn-runtime/cairn/snapshot"
 	"github.com/moby/sys/mountinfo"
 )
@@ -36,7 +37,7 @@ func (s *Store) Check(ctx context.Context) []fsck.Problem {
 			continue
 		}
 		p := filepath.Join(s.dir, e.Name())
-		if !e.IsDir() || !isID(e.Name()) {
+		if !e.IsDir() || !names.ID(e.Name()) {
 			add(fsck.Problem{Path: p, What: "an entry among the containers that is not a container", Fix: "remove it by hand if you know it"})
 			continue
 		}

@@ -105,18 +105,6 @@ func newID() string {
 	return hex.EncodeToString(b)
 }
 
-func isID(s string) bool {
-	if len(s) != 64 {
-		return false
-	}
-	for _, c := range s {
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return false
-		}
-	}
-	return true
-}
-
 // read loads a container's record.
 func (s *Store) read(id string) (*Container, error) {
 	c, _, err := s.readFile(id)
@@ -164,7 +152,7 @@ func (s *Store) ids() ([]string, error) {
 	}
 	var out []string
 	for _, e := range entries {
-		if e.IsDir() && isID(e.Name()) {
+		if e.IsDir() && names.ID(e.Name()) {
 			out = append(out, e.Name())
 		}
 	}
@@ -196,7 +184,7 @@ func (s *Store) List(ctx context.Context) ([]*Container, error) {
 // Resolve finds the ID of the container a user means, as Docker does: a full
 // ID, a name (with or without its leading "/"), or a unique ID prefix.
 func (s *Store) Resolve(ref string) (string, error) {
-	if isID(ref) {
+	if names.ID(ref) {
 		if _, err := os.Stat(s.path(ref, "container.json")); err == nil {
 			return ref, nil
 		}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/cairn-runtime/cairn/internal/failpoint"
+	ids "github.com/cairn-runtime/cairn/internal/names"
 
 	"github.com/cairn-runtime/cairn/internal/fsck"
 	"github.com/opencontainers/go-digest"
@@ -98,7 +99,7 @@ func (s *Store) remove(name string) error {
 		return fmt.Errorf("remove %s: %w", filepath.Join(s.root, name), err)
 	}
 	failpoint.Hit("snapshot-trashed")
-	if isChainName(name) {
+	if ids.ID(name) {
 		os.Remove(filepath.Join(s.root, "l", shortID(digest.NewDigestFromEncoded(digest.SHA256, name))))
 	}
 	return os.RemoveAll(trash)
