@@ -66,7 +66,7 @@ func (e *Engine) ImageList(o ImageListOptions) ([]ImageSummary, error) {
 			return nil, invalidFilterValue("dangling", f.Get("dangling"))
 		}
 	}
-	e.Images.Prefetch(true)
+	e.Images.PrefetchSummaries()
 	imgs, err := e.Images.List()
 	if err != nil {
 		return nil, err

@@ -115,19 +115,22 @@ func (t *table[V]) load(dir string) {
 	})
 }
 
-// Prefetch starts reading the facts a list of images needs (the index's,
-// the manifests'), and with summaries those `images` shows (the configs',
-// the layers' sizes), each file on a thread of its own while the caller
-// reads the index and the blobs: each file decodes in a few milliseconds of
-// a list's few tens.
-func (s *Store) Prefetch(summaries bool) {
-	f := s.facts
-	go f.indexes.load(f.dir)
-	go f.manifests.load(f.dir)
-	if summaries {
-		go f.configs.load(f.dir)
-		go f.sizes.load(f.dir)
-	}
+// Each file of facts decodes in a few milliseconds of a list's few tens:
+// a list starts reading those it needs at once, each on a thread of its
+// own, while it reads the index and the blobs.
+
+// prefetchList starts reading the facts List needs: the index's, the
+// manifests'.
+func (s *Store) prefetchList() {
+	go s.facts.indexes.load(s.facts.dir)
+	go s.facts.manifests.load(s.facts.dir)
+}
+
+// PrefetchSummaries starts reading the facts Summaries and LayerSize need
+// besides (the configs', the layers' sizes), for a list that shows them.
+func (s *Store) PrefetchSummaries() {
+	go s.facts.configs.load(s.facts.dir)
+	go s.facts.sizes.load(s.facts.dir)
 }
 
 func (t *table[V]) get(dir string, key digest.Digest) (V, bool) {

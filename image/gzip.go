@@ -166,7 +166,7 @@ func (z *gzipWriter) send(final bool) {
 func deflateBlock(out, p, dict []byte, final bool) ([]byte, error) {
 	buf := bytes.NewBuffer(out)
 	if !incompressible(p, dict) {
-		if err := deflateInto(buf, p, dict, final); err != nil {
+		if err := flateInto(&deflaters, gzipLevel, buf, p, dict, final); err != nil {
 			return nil, err
 		}
 		if buf.Len() <= len(p)-len(p)/gzipStoredMargin {
@@ -174,37 +174,36 @@ func deflateBlock(out, p, dict []byte, final bool) ([]byte, error) {
 		}
 		buf.Reset()
 	}
-	sw, _ := storers.Get().(*flate.Writer)
-	if sw == nil {
-		var err error
-		if sw, err = flate.NewWriter(buf, flate.NoCompression); err != nil {
-			return nil, err
-		}
-	} else {
-		sw.Reset(buf)
-	}
-	if err := endBlock(sw, p, final); err != nil {
+	if err := flateInto(&storers, flate.NoCompression, buf, p, nil, final); err != nil {
 		return nil, err
 	}
-	storers.Put(sw)
 	return buf.Bytes(), nil
 }
 
-// deflateInto writes p deflated at gzipLevel with dictionary dict to w.
-func deflateInto(w io.Writer, p, dict []byte, final bool) error {
-	fw, _ := deflaters.Get().(*flate.Writer)
+// flateInto writes p to w through a compressor of pool (all of the same
+// level) with dictionary dict, ending with a sync flush, or with the final
+// block if final.
+func flateInto(pool *sync.Pool, level int, w io.Writer, p, dict []byte, final bool) error {
+	fw, _ := pool.Get().(*flate.Writer)
 	if fw == nil {
 		var err error
-		if fw, err = flate.NewWriterDict(w, gzipLevel, dict); err != nil {
+		if fw, err = flate.NewWriterDict(w, level, dict); err != nil {
 			return err
 		}
 	} else {
 		fw.ResetDict(w, dict)
 	}
-	if err := endBlock(fw, p, final); err != nil {
+	if _, err := fw.Write(p); err != nil {
 		return err
 	}
-	deflaters.Put(fw)
+	end := fw.Flush
+	if final {
+		end = fw.Close
+	}
+	if err := end(); err != nil {
+		return err
+	}
+	pool.Put(fw)
 	return nil
 }
 
@@ -222,7 +221,7 @@ func incompressible(p, dict []byte) bool {
 	}
 	var probe bytes.Buffer
 	probe.Grow(gzipProbe + gzipProbe/gzipStoredMargin)
-	if deflateInto(&probe, p[:gzipProbe], dict, false) != nil {
+	if flateInto(&deflaters, gzipLevel, &probe, p[:gzipProbe], dict, false) != nil {
 		return false
 	}
 	return probe.Len() > gzipProbe-gzipProbe/gzipStoredMargin
@@ -249,16 +248,6 @@ func entropy(p []byte) float64 {
 		}
 	}
 	return e
-}
-
-func endBlock(fw *flate.Writer, p []byte, final bool) error {
-	if _, err := fw.Write(p); err != nil {
-		return err
-	}
-	if final {
-		return fw.Close()
-	}
-	return fw.Flush()
 }
 
 // Close deflates what is left, writes the trailer and waits until all is

@@ -103,7 +103,7 @@ func ChainIDs(diffIDs []digest.Digest) []digest.Digest {
 // the index; only when the index it reads again is the same (it names a
 // blob the store has lost) is that an error.
 func (s *Store) List() ([]Image, error) {
-	s.Prefetch(false)
+	s.prefetchList()
 	idx, err := s.listedIndex()
 	if err != nil {
 		return nil, err
