@@ -57,7 +57,7 @@ func run(m *testing.M) int {
 		}
 	}
 	os.RemoveAll(runDirOf(pruner))
-	// What the tests' containers may leave behind: mounts, cgroups, network.
+	// What the tests may leave behind: mounts, cgroups, run directories, network.
 	if leaked := subtract(append(leftovers(), networkState(true)...), before); len(leaked) > 0 {
 		fmt.Fprintf(os.Stderr, "integration: the tests left behind:\n  %s\n", strings.Join(leaked, "\n  "))
 		if code == 0 {
