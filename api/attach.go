@@ -5,7 +5,6 @@ package api
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -233,34 +232,12 @@ func outputs(w io.Writer, tty, stdout, stderr bool) (io.Writer, io.Writer) {
 	case tty && stdout:
 		out = w
 	case stdout:
-		out = frames{w, 1}
+		out = runtime.Frames(w, 1)
 	}
 	if stderr && !tty {
-		errOut = frames{w, 2}
+		errOut = runtime.Frames(w, 2)
 	}
 	return out, errOut
-}
-
-// frames writes one stream in Docker's multiplexed frames: a header (the
-// stream, three zeros, the length big-endian), then the bytes, in one
-// write so that the frames of two streams never interleave.
-type frames struct {
-	w      io.Writer
-	stream byte
-}
-
-func (f frames) Write(p []byte) (int, error) {
-	if len(p) == 0 {
-		return 0, nil
-	}
-	b := make([]byte, 8+len(p))
-	b[0] = f.stream
-	binary.BigEndian.PutUint32(b[4:], uint32(len(p)))
-	copy(b[8:], p)
-	if _, err := f.w.Write(b); err != nil {
-		return 0, err
-	}
-	return len(p), nil
 }
 
 // hangup returns a channel closed once the client closed its connection:

@@ -2,7 +2,6 @@ package runtime
 
 import (
 	"bufio"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -301,18 +300,13 @@ func (w hubWriter) Write(p []byte) (int, error) {
 	h.mu.Unlock()
 	for _, a := range to {
 		a.conn.SetWriteDeadline(time.Now().Add(2 * time.Second)) // a client that does not read is dropped
-		var err error
-		if h.tty {
-			_, err = a.conn.Write(p)
-		} else {
-			var hdr [8]byte
-			hdr[0] = w.stream
-			binary.BigEndian.PutUint32(hdr[4:], uint32(len(p)))
-			if _, err = a.conn.Write(hdr[:]); err == nil {
-				_, err = a.conn.Write(p)
-			}
+		// One write per frame: the monitor copies stdout and stderr at
+		// once, and two writes (header, then bytes) could interleave.
+		out := p
+		if !h.tty {
+			out = frame(w.stream, p)
 		}
-		if err != nil {
+		if _, err := a.conn.Write(out); err != nil {
 			h.drop(a)
 		}
 	}

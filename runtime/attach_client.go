@@ -5,7 +5,6 @@ package runtime
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -197,30 +196,6 @@ func (a *Attached) Wait(ctx context.Context) (code int, ok bool, err error) {
 func (a *Attached) Close() {
 	a.stream.Close()
 	a.control.Close()
-}
-
-// demux copies Docker's multiplexed frames of r to stdout and stderr.
-func demux(r io.Reader, stdout, stderr io.Writer) error {
-	var hdr [8]byte
-	for {
-		if _, err := io.ReadFull(r, hdr[:]); err != nil {
-			if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
-				return nil
-			}
-			return err
-		}
-		n := int64(binary.BigEndian.Uint32(hdr[4:]))
-		w := io.Discard
-		switch {
-		case hdr[0] == 1 && stdout != nil:
-			w = stdout
-		case hdr[0] == 2 && stderr != nil:
-			w = stderr
-		}
-		if _, err := io.CopyN(w, r, n); err != nil {
-			return nil
-		}
-	}
 }
 
 // defaultDetachKeys are Docker's: ctrl-p, ctrl-q.
