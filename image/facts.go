@@ -115,12 +115,9 @@ func (t *table[V]) load(dir string) {
 	})
 }
 
-// Each file of facts decodes in a few milliseconds of a list's few tens:
-// a list starts reading those it needs at once, each on a thread of its
-// own, while it reads the index and the blobs.
-
-// prefetchList starts reading the facts List needs: the index's, the
-// manifests'.
+// prefetchList starts reading the facts List needs (the index's, the
+// manifests'), each file on a thread of its own while List reads the index
+// and the blobs: each decodes in a few milliseconds of a list's few tens.
 func (s *Store) prefetchList() {
 	go s.facts.indexes.load(s.facts.dir)
 	go s.facts.manifests.load(s.facts.dir)

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"fmt"
 	"net"
+	"os"
 	"sync"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // The monitor copies a container's stdout and stderr at once into the
@@ -17,8 +20,7 @@ func TestHubFramesDoNotInterleave(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer client.Close()
-	h := &hub{outs: map[*attacher]bool{}, controls: map[net.Conn]bool{}, quit: make(chan struct{}), attached: make(chan struct{})}
-	h.outs[&attacher{conn: server, stdout: true, stderr: true}] = true
+	h := &hub{outs: map[*attacher]bool{{conn: server, stdout: true, stderr: true}: true}}
 
 	const n = 30000
 	var want [3]bytes.Buffer
@@ -62,24 +64,21 @@ func firstDiff(a, b []byte) int {
 // socketPair is a connected pair of unix stream sockets, as an attach
 // client's connection to the monitor.
 func socketPair() (net.Conn, net.Conn, error) {
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: "", Net: "unix"})
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, nil, err
 	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, _ := ln.Accept()
-		accepted <- c
-	}()
-	client, err := net.Dial("unix", ln.Addr().String())
-	if err != nil {
-		return nil, nil, err
+	var conns [2]net.Conn
+	for i, fd := range fds {
+		f := os.NewFile(uintptr(fd), "attach-socket")
+		conns[i], err = net.FileConn(f) // a copy of the descriptor
+		f.Close()
+		if err != nil {
+			if i == 1 {
+				conns[0].Close()
+			}
+			return nil, nil, err
+		}
 	}
-	server := <-accepted
-	if server == nil {
-		client.Close()
-		return nil, nil, fmt.Errorf("accept on %s failed", ln.Addr())
-	}
-	return server, client, nil
+	return conns[0], conns[1], nil
 }
